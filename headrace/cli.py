@@ -1,0 +1,184 @@
+"""The `headrace` command: run a service, replay files, local infrastructure, the demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from headrace.errors import OperatorError
+
+SERVICES = ("producer", "stager", "validator", "loader", "summarizer")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
+)
+infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka broker and GCS emulator.")
+app.add_typer(infra_app, name="infra")
+console = Console()
+
+
+def run_service(name: str) -> None:
+    """Run one service in this process until SIGTERM."""
+    from headrace.service import run_consumer_service
+
+    if name == "producer":
+        from services.producer.runner import serve
+
+        serve()
+    elif name == "summarizer":
+        from services.summarizer.runner import main as summarizer_main
+
+        summarizer_main()
+    elif name == "stager":
+        from services.stager import config as stager_config, runner as stager_runner
+
+        run_consumer_service(name, stager_config.StagerSettings, stager_runner.build)
+    elif name == "validator":
+        from services.validator import config as validator_config, runner as validator_runner
+
+        run_consumer_service(name, validator_config.ValidatorSettings, validator_runner.build)
+    elif name == "loader":
+        from services.loader import config as loader_config, runner as loader_runner
+
+        run_consumer_service(name, loader_config.LoaderSettings, loader_runner.build)
+    else:
+        raise OperatorError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+
+
+@app.command()
+def run(service: Annotated[str, typer.Argument(help=" | ".join(SERVICES))]) -> None:
+    """Run a service (settings from HEADRACE_* environment variables)."""
+    run_service(service)
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="CSV, JSONL, Parquet or Avro files.")],
+    rate: Annotated[float, typer.Option(help="Most events per second (0: no limit).")] = 0.0,
+) -> None:
+    """Publish every row of the files to the raw topic."""
+    from headrace import settings
+    from headrace.settings import CommonSettings
+    from services.producer.runner import replay as replay_file
+
+    common = settings.load(CommonSettings)
+    for f in files:
+        acked = replay_file(f, common, rate)
+        console.print(f"{f}: {acked:,} events acknowledged on {common.topic_prefix}.raw")
+
+
+@app.command()
+def generate(
+    out: Path,
+    events: Annotated[int, typer.Option(help="How many events.")] = 200_000,
+    bad_ratio: Annotated[float, typer.Option(help="Share of bad events.")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Write a sample JSONL file of transactions with a share of bad events."""
+    from headrace.sample_events import generate as gen
+
+    expected = gen(out, events, bad_ratio, seed)
+    console.print(f"{out}: {events:,} events; " + ", ".join(f"{k} {v}" for k, v in sorted(expected.items())))
+
+
+@app.command()
+def topics(partitions: Annotated[int, typer.Option(help="Partitions of raw/validated.")] = 6) -> None:
+    """Create the pipeline's topics (those missing) with explicit partition counts."""
+    from headrace import kafka_clients, settings
+    from headrace.settings import CommonSettings
+    from headrace.topics import Topics, ensure_topics
+
+    common = settings.load(CommonSettings)
+    kafka_clients.wait_for_broker(common.bootstrap_servers)
+    wanted = Topics(common.topic_prefix).partitions(partitions)
+    created = ensure_topics(kafka_clients.admin(common.bootstrap_servers), wanted)
+    console.print(f"topics: {', '.join(f'{t}({n})' for t, n in wanted.items())}; created {len(created)}")
+
+
+@app.command()
+def report() -> None:
+    """Print what landed: events in, fact rows, error zone by reason, reconciliation."""
+    from headrace.report_view import print_report
+
+    print_report(console)
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="Events in the sample file.")] = 200_000,
+) -> None:
+    """Run the whole pipeline on a real broker with a sample file, print a report, stop."""
+    from headrace.demo import run_demo
+
+    run_demo(console, events)
+
+
+@infra_app.command("start")
+def infra_start(
+    gcs: Annotated[bool, typer.Option(help="Also start the GCS emulator.")] = False,
+) -> None:
+    """Fetch (once) and start the Kafka broker; create the topics."""
+    from headrace import settings
+    from headrace.infra.config import InfraSettings
+    from headrace.infra.gcs_emulator import GcsEmulator
+    from headrace.infra.kafka_broker import KafkaBroker
+
+    infra = settings.load(InfraSettings)
+    broker = KafkaBroker(infra)
+    with console.status(f"starting Kafka {broker.version} (first run fetches it from Maven Central)"):
+        broker.start()
+    console.print(broker.status())
+    if gcs:
+        emulator = GcsEmulator(infra)
+        emulator.start()
+        console.print(emulator.status())
+    topics()
+
+
+@infra_app.command("stop")
+def infra_stop() -> None:
+    """Stop the broker and emulator by PID (their data stays)."""
+    from headrace import settings
+    from headrace.infra.config import InfraSettings
+    from headrace.infra.gcs_emulator import GcsEmulator
+    from headrace.infra.kafka_broker import KafkaBroker
+
+    infra = settings.load(InfraSettings)
+    for part in (GcsEmulator(infra), KafkaBroker(infra)):
+        part.stop()
+        console.print(part.status())
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Is the local infrastructure running?"""
+    from headrace import settings
+    from headrace.infra.config import InfraSettings
+    from headrace.infra.gcs_emulator import GcsEmulator
+    from headrace.infra.kafka_broker import KafkaBroker
+
+    infra = settings.load(InfraSettings)
+    for part in (KafkaBroker(infra), GcsEmulator(infra)):
+        console.print(part.status())
+
+
+def _exit_on_operator_error(entry: Callable[[], None]) -> None:
+    try:
+        entry()
+    except OperatorError as exc:
+        print(f"headrace: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Entry point of the `headrace` command."""
+    _exit_on_operator_error(app)
+
+
+def service_main(name: str) -> None:
+    """Entry point of `python -m services.<name>`."""
+    _exit_on_operator_error(lambda: run_service(name))

@@ -1,0 +1,144 @@
+"""The batch poll loop every consuming service runs: consume, hand a batch over, repeat.
+
+The service owns what a batch means (process, make durable, commit). The loop owns polling with
+short timeouts (so SIGTERM is honoured), cutting batches, the heartbeat, and the assignment that
+readiness reports. Revoked partitions are flushed before the revoke completes, so the next owner
+starts exactly where this one stopped; lost partitions are dropped without any commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from headrace.service_http import Heartbeat
+
+log = logging.getLogger(__name__)
+
+
+class BatchHandler(Protocol):
+    def handle(self, consumer: Consumer, messages: list[Message]) -> None:
+        """Process a batch, make its results durable, then commit its offsets."""
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Set each partition's start offset in place (or leave it at the committed offset)."""
+
+
+@dataclass
+class BatchPolicy:
+    max_messages: int = 10_000
+    max_wait_seconds: float = 0.5
+    poll_timeout_seconds: float = 0.2
+
+
+@dataclass
+class StopFlag:
+    stopped: bool = False
+    reason: str = ""
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stopped, self.reason = True, signal.Signals(signum).name
+
+
+@dataclass
+class ConsumerLoop:
+    consumer: Consumer
+    topics: list[str]
+    handler: BatchHandler
+    policy: BatchPolicy
+    heartbeat: Heartbeat
+    stop: StopFlag = field(default_factory=StopFlag)
+    assigned: set[tuple[str, int]] = field(default_factory=set)
+    last_batch_at: float = field(default_factory=time.monotonic)
+    _pending: list[Message] = field(default_factory=list)
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.assigned:
+            return False, "no partitions assigned"
+        return True, f"{len(self.assigned)} partitions assigned"
+
+    def run(self, idle_exit: Callable[[], bool] | None = None) -> None:
+        self.consumer.subscribe(
+            self.topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        first_at = 0.0
+        while not self.stop.stopped:
+            self.heartbeat.beat()
+            room = self.policy.max_messages - len(self._pending)
+            got = self.consumer.consume(room, self.policy.poll_timeout_seconds)
+            if got and not self._pending:
+                first_at = time.monotonic()
+            self._pending.extend(m for m in got if not _is_benign_error(m))
+            full = len(self._pending) >= self.policy.max_messages
+            waited = time.monotonic() - first_at >= self.policy.max_wait_seconds
+            if self._pending and (full or waited):
+                self._flush()
+            if idle_exit is not None and not self._pending and idle_exit():
+                break
+        self._flush()
+        log.info("stopping (%s)", self.stop.reason or "done")
+        self.consumer.close()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        self.handler.handle(self.consumer, batch)
+        self.last_batch_at = time.monotonic()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.handler.on_assign(consumer, partitions)
+        consumer.incremental_assign(partitions)
+        self.assigned |= {(p.topic, p.partition) for p in partitions}
+        log.info("assigned %s", _names(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._flush()
+        consumer.incremental_unassign(partitions)
+        self.assigned -= {(p.topic, p.partition) for p in partitions}
+        log.info("revoked %s", _names(partitions))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(p.topic, p.partition) for p in partitions}
+        self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
+        consumer.incremental_unassign(partitions)
+        self.assigned -= gone
+        log.warning("lost %s: dropped their uncommitted messages", _names(partitions))
+
+
+def _is_benign_error(message: Message) -> bool:
+    err = message.error()
+    if err is None:
+        return False
+    if err.code() == KafkaError._PARTITION_EOF:
+        return True
+    if err.fatal():
+        raise KafkaException(err)
+    log.warning("consumer: %s", err)
+    return True
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing"
+
+
+def committed_offsets(messages: list[Message]) -> list[TopicPartition]:
+    """The offsets to commit after `messages`: last offset + 1 per partition."""
+    last: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        last[key] = max(last.get(key, -1), m.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]

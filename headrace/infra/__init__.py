@@ -1,0 +1,1 @@
+"""Local infrastructure started by the project's own scripts: a real Kafka broker, a GCS emulator."""

@@ -1,0 +1,83 @@
+"""What landed where: the counts behind `headrace report`, the demo and the integration tests.
+
+in = fact + duplicates + error zone: every event acknowledged on raw is either a fact row, a
+recorded duplicate of one, or a record in the error zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from headrace import kafka_clients
+from headrace.bucket import Bucket
+from headrace.topics import Topics
+
+
+@dataclass
+class Counts:
+    raw_in: int
+    raw_zone: int
+    fact_rows: int
+    duplicates: int
+    error_zone: int
+    errors_by_reason: dict[str, int] = field(default_factory=dict)
+    unsummarized_batches: int = 0
+
+    @property
+    def reconciled(self) -> bool:
+        return self.raw_in == self.fact_rows + self.duplicates + self.error_zone
+
+    @property
+    def settled(self) -> bool:
+        """Everything that entered raw is staged, placed, and summarized."""
+        return self.reconciled and self.raw_zone == self.raw_in and self.unsummarized_batches == 0
+
+
+def raw_messages(bootstrap: str, topics: Topics) -> int:
+    """Messages on the raw topic: high minus low watermark over its partitions."""
+    consumer = kafka_clients.consumer(bootstrap, "headrace-report")
+    try:
+        meta = consumer.list_topics(topics.raw, timeout=10).topics[topics.raw]
+        total = 0
+        from confluent_kafka import TopicPartition
+
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topics.raw, p), timeout=10)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def zone_counts(con: duckdb.DuckDBPyConnection, bucket: Bucket, zone: str) -> dict[str, int]:
+    """Records in a zone, by reason for the error zone (one group "*" for the raw zone)."""
+    if not bucket.glob(f"{zone}/date=*/*.jsonl"):
+        return {}
+    group = "reason" if zone == "error" else "'*'"
+    rows = con.execute(
+        f"SELECT {group}, count(*) FROM read_json_auto(?, format='newline_delimited', "
+        "union_by_name=true) GROUP BY ALL ORDER BY 2 DESC",
+        [bucket.url(f"{zone}/date=*/*.jsonl")],
+    ).fetchall()
+    return {str(r): int(n) for r, n in rows}
+
+
+def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics: Topics) -> Counts:
+    fact, dups, pending = con.execute(
+        """SELECT (SELECT count(*) FROM transaction_fact),
+                  (SELECT count(*) FROM transaction_duplicate),
+                  (SELECT count(*) FROM load_batch
+                   WHERE batch_id NOT IN (SELECT batch_id FROM summary_refresh))"""
+    ).fetchone() or (0, 0, 0)
+    errors = zone_counts(con, bucket, "error")
+    return Counts(
+        raw_in=raw_messages(bootstrap, topics),
+        raw_zone=sum(zone_counts(con, bucket, "raw").values()),
+        fact_rows=int(fact),
+        duplicates=int(dups),
+        error_zone=sum(errors.values()),
+        errors_by_reason=errors,
+        unsummarized_batches=int(pending),
+    )

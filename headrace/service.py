@@ -1,0 +1,49 @@
+"""The shape every consuming service process shares: settings, logging, health server, loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from pydantic_settings import BaseSettings
+
+from headrace import kafka_clients, settings
+from headrace.consumer_loop import ConsumerLoop, StopFlag
+from headrace.service_http import HealthServer, Heartbeat, build_app
+from headrace.settings import CommonSettings
+
+S = TypeVar("S", bound="PortSettings")
+
+
+class PortSettings(Protocol):
+    port: int
+
+
+def configure_logging(level: str, service: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run_consumer_service(
+    service: str,
+    own_settings: type[BaseSettings],
+    build: Callable[[CommonSettings, S, StopFlag, Heartbeat], ConsumerLoop],
+) -> None:
+    """Load settings, check the broker, serve /healthz /readyz /metrics, run the loop to the end."""
+    common = settings.load(CommonSettings)
+    own = settings.load(own_settings)
+    configure_logging(common.log_level, service)
+    kafka_clients.wait_for_broker(common.bootstrap_servers)
+    heartbeat = Heartbeat()
+    stop = StopFlag()
+    stop.install()
+    loop = build(common, own, stop, heartbeat)  # type: ignore[arg-type]
+    server = HealthServer(build_app(heartbeat, loop.ready), common.http_host, own.port)  # type: ignore[attr-defined]
+    server.start()
+    try:
+        loop.run()
+    finally:
+        server.stop()

@@ -1,0 +1,78 @@
+"""The health and metrics server every service runs: /healthz, /readyz, /metrics.
+
+It runs aiohttp on its own thread and event loop, so the service's main loop (a blocking Kafka
+poll loop) stays simple. Liveness means the main loop still turns; readiness is the service's own
+answer (partitions assigned and recent progress).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+ReadyCheck = Callable[[], tuple[bool, str]]
+
+
+class Heartbeat:
+    """The main loop beats on every turn; /healthz fails when it stops beating."""
+
+    def __init__(self, max_silence: float = 120.0) -> None:
+        self.max_silence = max_silence
+        self._last = time.monotonic()
+
+    def beat(self) -> None:
+        self._last = time.monotonic()
+
+    def alive(self) -> tuple[bool, str]:
+        silence = time.monotonic() - self._last
+        return silence <= self.max_silence, f"main loop last turned {silence:.1f}s ago"
+
+
+def build_app(
+    heartbeat: Heartbeat, ready: ReadyCheck, client_max_size: int = 1024**2
+) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        ok, detail = heartbeat.alive()
+        return web.Response(status=200 if ok else 503, text=detail + "\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok, detail = ready()
+        return web.Response(status=200 if ok else 503, text=detail + "\n")
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application(client_max_size=client_max_size)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+class HealthServer:
+    """Serves an aiohttp app on a daemon thread until stop()."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._app, self._host, self._port = app, host, port
+        self._loop = asyncio.new_event_loop()
+        self._runner = web.AppRunner(app, access_log=None)
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="http")
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
+
+    async def _serve(self) -> None:
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)

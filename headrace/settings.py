@@ -1,0 +1,64 @@
+"""Settings shared by every service: one environment variable per field, HEADRACE_ prefix."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from headrace.errors import OperatorError
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class CommonSettings(BaseSettings):
+    """Connection settings every service reads."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADRACE_", extra="ignore")
+
+    bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers.")
+    topic_prefix: str = Field("headrace", description="Prefix of every topic: <prefix>.raw, ...")
+    bucket_url: str = Field(
+        ".headrace/bucket",
+        description="Bucket root: a local folder (default) or gs://bucket/prefix.",
+    )
+    catalog_url: str = Field(
+        ".headrace/warehouse/catalog.sqlite",
+        description="DuckLake catalog: a SQLite file path, or postgres:dbname=... for many nodes.",
+    )
+    gcs_endpoint: str | None = Field(
+        None, description="GCS API endpoint for gs:// (an emulator in tests); unset for real GCS."
+    )
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Stable name of this replica (the pod name on Kubernetes).",
+    )
+    account_key_salt: str = Field(
+        "headrace", description="Secret mixed into account keys so they cannot be reversed."
+    )
+    http_host: str = Field("127.0.0.1", description="Address of the health/metrics server.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+
+def load(cls: type[S]) -> S:
+    """Build settings from the environment, turning every problem into one operator message."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        problems = "; ".join(
+            f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise OperatorError(f"invalid settings ({problems}); fix the environment and retry") from None
+
+
+def resolve_local(path: str) -> str:
+    """Absolute form of a local path setting (gs:// and other URLs are returned as they are)."""
+    if "://" in path or path.startswith("postgres:"):
+        return path
+    return str(Path(path).expanduser().resolve())
+

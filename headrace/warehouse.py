@@ -1,0 +1,124 @@
+"""Warehouse access: DuckDB with the DuckLake catalog attached as `lake`.
+
+Extensions come from their PyPI packages (duckdb-extension-*), never from a download at run time.
+Table data lives in the bucket's clean zone; the catalog is a SQLite file (one machine) or
+PostgreSQL (many). See docs/architecture.md, "Warehouse: DuckDB over DuckLake".
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from headrace.bucket import Bucket
+from headrace.errors import OperatorError
+from headrace.paths import WAREHOUSE_DDL_DIR
+from headrace.settings import CommonSettings, resolve_local
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+LAKE = "lake"
+TRANSIENT_MARKERS = ("database is locked", "Transaction conflict", "Conflict on", "busy")
+
+
+def _extension_path(name: str) -> Path:
+    module = importlib.import_module(f"duckdb_extension_{name}")
+    found = sorted(Path(str(module.__file__)).parent.rglob(f"{name}.duckdb_extension"))
+    if not found:
+        raise OperatorError(f"duckdb-extension-{name} is installed without its binary; reinstall it")
+    return found[0]
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"INSTALL '{_extension_path(name)}'")
+    con.execute(f"LOAD {name}")
+
+
+def catalog_dsn(catalog_url: str) -> tuple[str, str]:
+    """DuckLake attach string and the extension its catalog needs."""
+    if catalog_url.startswith("postgres:"):
+        return f"ducklake:{catalog_url}", "postgres"
+    path = Path(resolve_local(catalog_url))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"ducklake:sqlite:{path}", "sqlite"
+
+
+def connect(settings: CommonSettings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the warehouse attached as `lake` and selected with USE."""
+    bucket = Bucket.open(settings.bucket_url, settings.gcs_endpoint)
+    con = duckdb.connect()
+    dsn, catalog_ext = catalog_dsn(settings.catalog_url)
+    for ext in ("ducklake", catalog_ext):
+        load_extension(con, ext)
+    if not bucket.is_local:
+        # DuckLake autoloads httpfs for a gs:// data path; the I/O itself goes through gcsfs.
+        load_extension(con, "httpfs")
+        con.register_filesystem(bucket.fs)
+    options = f"DATA_PATH '{bucket.url('clean/')}'"
+    if read_only:
+        options += ", READ_ONLY"
+    con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})")
+    con.execute(f"USE {LAKE}")
+    return con
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(m in str(exc) for m in TRANSIENT_MARKERS)
+
+
+def with_retries(
+    work: Callable[[], T], attempts: int = 30, base_delay: float = 0.05, max_delay: float = 2.0
+) -> T:
+    """Run `work` (a whole transaction) again on a catalog lock or commit conflict."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except duckdb.Error as exc:
+            if not is_transient(exc) or attempt == attempts - 1:
+                raise
+            delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
+            log.info("warehouse busy (%s); retrying in %.2fs", str(exc).splitlines()[0], delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """BEGIN, work, COMMIT; ROLLBACK on any error so the connection stays usable."""
+    con.execute("BEGIN")
+    try:
+        result = work()
+        con.execute("COMMIT")
+        return result
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass  # a failed COMMIT has already ended the transaction
+        raise
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the DDL files in schemas/warehouse/ that this catalog has not seen; return them."""
+
+    def apply() -> list[str]:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migration (name VARCHAR, applied_at TIMESTAMPTZ)"
+        )
+        done = {r[0] for r in con.execute("SELECT name FROM schema_migration").fetchall()}
+        applied = []
+        for ddl in sorted(WAREHOUSE_DDL_DIR.glob("*.sql")):
+            if ddl.name in done:
+                continue
+            con.execute(ddl.read_text())
+            con.execute("INSERT INTO schema_migration VALUES (?, now())", [ddl.name])
+            applied.append(ddl.name)
+        return applied
+
+    return with_retries(lambda: in_transaction(con, apply))

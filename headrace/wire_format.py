@@ -1,0 +1,47 @@
+"""Confluent wire format: magic byte 0, a 4-byte big-endian schema id, then the Avro body.
+
+Any Confluent-compatible consumer (or Schema Registry client) reads what headrace writes.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import fastavro
+
+MAGIC = 0
+_HEADER = struct.Struct(">bI")
+
+
+class WireFormatError(ValueError):
+    """The bytes are not a Confluent wire-format frame."""
+
+
+def frame(schema_id: int, body: bytes) -> bytes:
+    return _HEADER.pack(MAGIC, schema_id) + body
+
+
+def unframe(data: bytes) -> tuple[int, memoryview]:
+    if len(data) < _HEADER.size:
+        raise WireFormatError(f"frame too short ({len(data)} bytes)")
+    magic, schema_id = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise WireFormatError(f"bad magic byte {magic}")
+    return schema_id, memoryview(data)[_HEADER.size :]
+
+
+def encode(schema_id: int, schema: Any, record: dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    buf.write(_HEADER.pack(MAGIC, schema_id))
+    fastavro.schemaless_writer(buf, schema, record)
+    return buf.getvalue()
+
+
+def decode(data: bytes, schema: Any) -> dict[str, Any]:
+    """Decode a frame written with `schema` (the registry checks the id beforehand)."""
+    _, body = unframe(data)
+    record = fastavro.schemaless_reader(io.BytesIO(body), schema, None)
+    assert isinstance(record, dict)
+    return record

@@ -1,0 +1,1 @@
+"""The five headrace services; each is its own process (`headrace run <service>`)."""

@@ -1,0 +1,1 @@
+"""loader: validated -> clean-zone Parquet + warehouse tables, offsets in the same transaction."""

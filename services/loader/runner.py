@@ -1,0 +1,167 @@
+"""The loader's Kafka and warehouse side.
+
+One DuckLake transaction per micro-batch holds the fact rows, new dimension rows, duplicates, the
+load_batch lineage row and the offsets ledger entries. On assignment the consumer seeks to the
+ledger, so a crash anywhere before COMMIT replays the batch and a crash after it replays nothing.
+Rows at offsets the ledger already covers (another instance loaded them while this one was paused)
+are dropped inside the transaction. The Kafka commit afterwards only keeps lag metrics honest.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import orjson
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from headrace import kafka_clients, metrics, warehouse
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets
+from headrace.schema_registry import default_registry
+from headrace.service_http import Heartbeat
+from headrace.settings import CommonSettings
+from headrace.topics import Topics
+from services.loader.config import LoaderSettings
+from services.loader.core import LAND_SQL, STAGE_SQL, Source, to_arrow
+
+log = logging.getLogger(__name__)
+SERVICE = "loader"
+MANIFEST_SCHEMA = "load_manifest.v1.avsc"
+
+
+def ledger_offsets(
+    con: duckdb.DuckDBPyConnection, group: str, topic: str
+) -> dict[int, int]:
+    rows = con.execute(
+        "SELECT partition, max(next_offset) FROM offsets_ledger "
+        "WHERE consumer_group = ? AND topic = ? GROUP BY partition",
+        [group, topic],
+    ).fetchall()
+    return {int(p): int(o) for p, o in rows}
+
+
+def batch_files(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
+    """Clean-zone files of the snapshot committed with `batch_id` as its message."""
+    rows = con.execute(
+        f"""SELECT df.path FROM __ducklake_metadata_{warehouse.LAKE}.ducklake_data_file df
+            JOIN __ducklake_metadata_{warehouse.LAKE}.ducklake_snapshot_changes c
+              ON df.begin_snapshot = c.snapshot_id
+            WHERE c.commit_message = ? ORDER BY df.path""",
+        [batch_id],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+class LoaderHandler:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        producer: Producer,
+        topics: Topics,
+        group_id: str,
+        instance: str,
+        salt: str,
+    ) -> None:
+        self.con, self.producer, self.topics = con, producer, topics
+        self.group_id, self.instance, self.salt = group_id, instance, salt
+        self.registry = default_registry()
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        ledger = warehouse.with_retries(
+            lambda: ledger_offsets(self.con, self.group_id, self.topics.validated)
+        )
+        for p in partitions:
+            if p.partition in ledger:
+                p.offset = ledger[p.partition]
+
+    def handle(self, consumer: Consumer, messages: list[Message]) -> None:
+        with metrics.BATCH_SECONDS.labels(SERVICE).time():
+            batch_id = f"{self.instance}-{uuid.uuid4().hex[:16]}"
+            decoded = [
+                (self.registry.decode(m.value()), Source(m.topic(), m.partition(), m.offset()))
+                for m in messages
+            ]
+            manifest = warehouse.with_retries(
+                lambda: warehouse.in_transaction(self.con, lambda: self._land(decoded, batch_id))
+            )
+            if manifest is not None:
+                manifest["files"] = batch_files(self.con, batch_id)
+                self._announce(manifest)
+            consumer.commit(offsets=committed_offsets(messages), asynchronous=False)
+        metrics.EVENTS_IN.labels(SERVICE, self.topics.validated).inc(len(messages))
+        metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
+
+    def _land(
+        self, decoded: list[tuple[dict[str, Any], Source]], batch_id: str
+    ) -> dict[str, Any] | None:
+        con = self.con
+        con.execute(f"CALL {warehouse.LAKE}.set_commit_message('headrace-loader', ?)", [batch_id])
+        ledger = ledger_offsets(con, self.group_id, self.topics.validated)
+        fresh = [(r, s) for r, s in decoded if s.offset >= ledger.get(s.partition, -1)]
+        if len(fresh) < len(decoded):
+            log.warning("%d events already loaded by another instance; skipped",
+                        len(decoded) - len(fresh))
+        if not fresh:
+            return None
+        con.register("batch", to_arrow(fresh))
+        now = datetime.now(UTC)
+        params = {"salt": self.salt, "batch_id": batch_id, "load_ts": now}
+        for sql in STAGE_SQL:
+            con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+        for sql in LAND_SQL:
+            con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+        ranges = _ranges(fresh)
+        for r in ranges:
+            con.execute(
+                "INSERT INTO offsets_ledger VALUES (?, ?, ?, ?, ?)",
+                [self.group_id, r["topic"], r["partition"], r["last_offset"] + 1, batch_id],
+            )
+        rows, days = con.execute("SELECT count(*), list(DISTINCT time_id) FROM fresh").fetchone()  # type: ignore[misc]
+        duplicates = len(fresh) - rows
+        con.execute(
+            "INSERT INTO load_batch VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [batch_id, self.instance, orjson.dumps(ranges).decode(), rows, duplicates,
+             sorted(days), now],
+        )
+        con.unregister("batch")
+        metrics.EVENTS_OUT.labels(SERVICE, "transaction_fact").inc(rows)
+        metrics.EVENTS_REJECTED.labels(SERVICE, "DUPLICATE").inc(duplicates)
+        return {
+            "batch_id": batch_id, "loader_instance": self.instance, "rows": rows,
+            "duplicates": duplicates, "days": sorted(days), "ranges": ranges, "files": [],
+            "committed_at": now,
+        }
+
+    def _announce(self, manifest: dict[str, Any]) -> None:
+        value = self.registry.encode(MANIFEST_SCHEMA, manifest)
+        self.producer.produce(self.topics.loaded, value, manifest["batch_id"].encode())
+        if self.producer.flush(30) > 0:
+            # The summarizer also catches up from load_batch, so a lost manifest delays, not loses.
+            log.error("manifest %s not acknowledged within 30 s", manifest["batch_id"])
+
+
+def _ranges(decoded: list[tuple[dict[str, Any], Source]]) -> list[dict[str, Any]]:
+    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    for _, s in decoded:
+        lo, hi = spans.get((s.topic, s.partition), (s.offset, s.offset))
+        spans[(s.topic, s.partition)] = (min(lo, s.offset), max(hi, s.offset))
+    return [
+        {"topic": t, "partition": p, "first_offset": lo, "last_offset": hi}
+        for (t, p), (lo, hi) in sorted(spans.items())
+    ]
+
+
+def build(common: CommonSettings, own: LoaderSettings, stop: StopFlag, hb: Heartbeat) -> ConsumerLoop:
+    topics = Topics(common.topic_prefix)
+    con = warehouse.connect(common)
+    warehouse.migrate(con)
+    consumer = kafka_clients.consumer(common.bootstrap_servers, own.group_id)
+    producer = kafka_clients.producer(common.bootstrap_servers)
+    handler = LoaderHandler(
+        con, producer, topics, own.group_id, common.instance_id, common.account_key_salt
+    )
+    policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
+    return ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)

@@ -1,0 +1,1 @@
+"""producer: replays batch files into the raw topic, and accepts events over HTTP."""

@@ -1,0 +1,131 @@
+"""The producer's Kafka side: file replay with a progress bar, and the HTTP ingest service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+from confluent_kafka import KafkaError, Message, Producer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from headrace import kafka_clients, metrics, settings
+from headrace.errors import OperatorError
+from headrace.service import configure_logging
+from headrace.service_http import Heartbeat, build_app
+from headrace.settings import CommonSettings
+from headrace.topics import Topics
+from services.producer.config import ProducerSettings
+from services.producer.core import RawEvent, count_rows, key_of, read_batches
+
+log = logging.getLogger(__name__)
+SERVICE = "producer"
+
+
+@dataclass
+class Deliveries:
+    """Counts acknowledgements; the first failure is kept to report."""
+
+    acked: int = 0
+    failed: int = 0
+    first_error: KafkaError | None = field(default=None)
+
+    def __call__(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            self.acked += 1
+        else:
+            self.failed += 1
+            self.first_error = self.first_error or err
+
+
+def send(producer: Producer, topic: str, events: list[RawEvent], headers: list[tuple[str, bytes]],
+         on_delivery: Deliveries) -> None:
+    for e in events:
+        row_headers = [*headers, ("headrace.source_row", str(e.row).encode())]
+        while True:
+            try:
+                producer.produce(topic, e.value, e.key, headers=row_headers, on_delivery=on_delivery)
+                break
+            except BufferError:  # local queue full: let librdkafka drain it
+                producer.poll(0.05)
+    producer.poll(0)
+
+
+def replay(path: Path, common: CommonSettings, rate_limit: float = 0.0, show_progress: bool = True) -> int:
+    """Publish every row of `path` to raw; return the number acknowledged by the broker."""
+    kafka_clients.wait_for_broker(common.bootstrap_servers)
+    topic = Topics(common.topic_prefix).raw
+    producer = kafka_clients.producer(common.bootstrap_servers)
+    deliveries = Deliveries()
+    headers = [("headrace.source_file", path.name.encode())]
+    started, sent = time.monotonic(), 0
+    columns = (TextColumn("replay {task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        task = progress.add_task(path.name, total=count_rows(path))
+        for batch in read_batches(path):
+            send(producer, topic, batch, headers, deliveries)
+            sent += len(batch)
+            progress.update(task, advance=len(batch))
+            if rate_limit > 0:
+                time.sleep(max(0.0, sent / rate_limit - (time.monotonic() - started)))
+        remaining = producer.flush(60)
+    metrics.EVENTS_OUT.labels(SERVICE, topic).inc(deliveries.acked)
+    if remaining or deliveries.failed:
+        raise OperatorError(
+            f"{deliveries.failed + remaining} of {sent} events were not acknowledged "
+            f"({deliveries.first_error or 'timed out'}); check the broker and replay the file again"
+        )
+    return deliveries.acked
+
+
+def split_body(body: bytes) -> list[bytes]:
+    """A JSON object, a JSON array of objects, or NDJSON, as one message per event."""
+    text = body.strip()
+    if text.startswith(b"["):
+        return [orjson.dumps(item) for item in orjson.loads(text)]
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines
+
+
+def ingest_routes(app: web.Application, producer: Producer, topic: str) -> None:
+    async def post_events(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            values = split_body(body)
+        except orjson.JSONDecodeError as exc:
+            return web.json_response({"error": f"PARSE: {exc}"}, status=400)
+        deliveries = Deliveries()
+        for v in values:
+            try:
+                key = key_of(orjson.loads(v))
+            except orjson.JSONDecodeError:
+                key = None  # kept: the validator rejects it with its reason
+            producer.produce(topic, v, key, headers=[("headrace.source", b"http")],
+                             on_delivery=deliveries)
+        remaining = await asyncio.get_running_loop().run_in_executor(None, producer.flush, 10)
+        if remaining or deliveries.failed:
+            return web.json_response({"error": "Kafka unavailable"}, status=503,
+                                     headers={"Retry-After": "5"})
+        metrics.EVENTS_OUT.labels(SERVICE, topic).inc(len(values))
+        return web.json_response({"accepted": len(values)}, status=202)
+
+    app.router.add_post("/v1/events", post_events)
+
+
+def serve() -> None:
+    """`headrace run producer`: the HTTP ingest endpoint with health and metrics."""
+    common = settings.load(CommonSettings)
+    own = settings.load(ProducerSettings)
+    configure_logging(common.log_level, SERVICE)
+    kafka_clients.wait_for_broker(common.bootstrap_servers)
+    producer = kafka_clients.producer(common.bootstrap_servers)
+    heartbeat = Heartbeat(max_silence=float("inf"))
+    app = build_app(heartbeat, lambda: (True, "accepting events"), own.max_request_bytes)
+    ingest_routes(app, producer, Topics(common.topic_prefix).raw)
+    web.run_app(app, host=common.http_host, port=own.port, print=None)
+    producer.flush(30)

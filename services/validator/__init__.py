@@ -1,0 +1,1 @@
+"""validator: raw -> validated (Avro) or error (envelope), in one Kafka transaction per batch."""

@@ -1,0 +1,13 @@
+"""Settings of the validator (env prefix HEADRACE_VALIDATOR_)."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ValidatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEADRACE_VALIDATOR_", extra="ignore")
+
+    port: int = Field(8083, description="Port of /healthz, /readyz and /metrics.")
+    group_id: str = Field("headrace-validator", description="Consumer group on the raw topic.")
+    batch_max_messages: int = Field(10_000, description="Most raw events in one transaction.")
+    batch_max_wait_seconds: float = Field(0.2, description="Longest wait to fill a batch.")

@@ -1,0 +1,95 @@
+"""The validator's Kafka side: consume raw, produce validated + error, commit, all in one transaction.
+
+A batch's records and its consumed offsets commit together (send_offsets_to_transaction), so a
+crash at any point either publishes the whole batch once or nothing. An abortable error rewinds the
+consumer to the batch's first offsets and the batch is redone; a fatal one (for example being fenced
+by a newer instance with the same transactional id) ends the process with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+
+from headrace import envelope, kafka_clients, metrics
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets
+from headrace.contract import load_contract
+from headrace.schema_registry import default_registry
+from headrace.service_http import Heartbeat
+from headrace.settings import CommonSettings
+from headrace.topics import Topics
+from services.validator.config import ValidatorSettings
+from services.validator.core import Validator
+
+log = logging.getLogger(__name__)
+SERVICE = "validator"
+
+
+class ValidatorHandler:
+    def __init__(self, producer: Producer, topics: Topics, validator: Validator) -> None:
+        self.producer = producer
+        self.topics = topics
+        self.validator = validator
+        self.registry = default_registry()
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start at the committed offsets (committed inside each transaction)."""
+
+    def handle(self, consumer: Consumer, messages: list[Message]) -> None:
+        with metrics.BATCH_SECONDS.labels(SERVICE).time():
+            while True:
+                try:
+                    self._transact(consumer, messages)
+                    return
+                except KafkaException as exc:
+                    err = exc.args[0]
+                    if not err.txn_requires_abort():
+                        raise
+                    log.warning("transaction aborted (%s); redoing the batch", err)
+                    metrics.BATCH_RETRIES.labels(SERVICE).inc()
+                    self.producer.abort_transaction()
+
+    def _transact(self, consumer: Consumer, messages: list[Message]) -> None:
+        outcome = self.validator.validate([m.value() for m in messages], datetime.now(UTC))
+        schema = self.validator.contract.schema_file
+        self.producer.begin_transaction()
+        for i, record in outcome.valid:
+            m = messages[i]
+            self.producer.produce(
+                self.topics.validated,
+                self.registry.encode(schema, record),
+                m.key(),
+                partition=m.partition(),
+                headers=m.headers(),
+            )
+        for i, problems in outcome.rejected:
+            m = messages[i]
+            env = envelope.build(
+                problems, SERVICE, (m.topic(), m.partition(), m.offset()), m.value(),
+                m.timestamp()[1],
+            )
+            self.producer.produce(
+                self.topics.error, self.registry.encode(envelope.ENVELOPE_SCHEMA, env), m.key()
+            )
+            metrics.EVENTS_REJECTED.labels(SERVICE, problems[0].reason).inc()
+        self.producer.send_offsets_to_transaction(
+            committed_offsets(messages), consumer.consumer_group_metadata()
+        )
+        self.producer.commit_transaction()
+        metrics.EVENTS_IN.labels(SERVICE, self.topics.raw).inc(len(messages))
+        metrics.EVENTS_OUT.labels(SERVICE, self.topics.validated).inc(len(outcome.valid))
+        metrics.EVENTS_OUT.labels(SERVICE, self.topics.error).inc(len(outcome.rejected))
+        metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
+
+
+def build(common: CommonSettings, own: ValidatorSettings, stop: StopFlag, hb: Heartbeat) -> ConsumerLoop:
+    topics = Topics(common.topic_prefix)
+    consumer = kafka_clients.consumer(common.bootstrap_servers, own.group_id)
+    producer = kafka_clients.transactional_producer(
+        common.bootstrap_servers, f"{own.group_id}-{common.instance_id}"
+    )
+    handler = ValidatorHandler(producer, topics, Validator(load_contract()))
+    policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
+    return ConsumerLoop(consumer, [topics.raw], handler, policy, hb, stop)
