@@ -17,7 +17,8 @@ WHERE batch_id NOT IN (SELECT batch_id FROM summary_refresh)
 
 DELETE_SQL = """
 DELETE FROM transaction_daily_summary
-WHERE CAST(year AS INTEGER) * 10000 + month * 100 + day IN (SELECT unnest($days))
+WHERE CAST(year AS INTEGER) * 10000 + CAST(month AS INTEGER) * 100 + day
+      IN (SELECT unnest($days))
 """
 
 INSERT_SQL = """

@@ -81,24 +81,19 @@ class Validator:
         if len(value) > self.contract.max_bytes:
             return [Problem("SIZE", None, f"{len(value)} bytes > {self.contract.max_bytes}")]
         try:
+            # msgspec skips unknown fields without checking their bytes, so check all of them.
+            value.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return [Problem("ENCODING", None, f"not UTF-8: {bad.reason} at byte {bad.start}")]
+        try:
             event = self._decoder.decode(value)
         except msgspec.ValidationError as exc:
             return [classify(exc)]
         except msgspec.DecodeError as exc:
-            return [_decode_problem(value, exc)]
-        except UnicodeDecodeError as bad:  # msgspec raises it for bad bytes inside a string
-            return [Problem("ENCODING", None, f"not UTF-8: {bad.reason} at byte {bad.start}")]
+            return [Problem("PARSE", None, f"not JSON: {exc}")]
         record = msgspec.structs.asdict(event)
         problems = [p for b in self.contract.time_bounds if (p := _time_problem(b, record, now))]
         return problems or record
-
-
-def _decode_problem(value: bytes, exc: msgspec.DecodeError) -> Problem:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return Problem("ENCODING", None, f"not UTF-8: {bad.reason} at byte {bad.start}")
-    return Problem("PARSE", None, f"not JSON: {exc}")
 
 
 def _time_problem(bounds: Any, record: dict[str, Any], now: datetime) -> Problem | None:

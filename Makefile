@@ -1,0 +1,43 @@
+# The two commands in the README: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell md5sum pyproject.toml | cut -c1-8)
+
+.PHONY: demo test lint typecheck unit integration infra-start infra-stop clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/headrace demo
+
+test: $(STAMP) lint typecheck
+	$(PY) -m pytest -q -ra
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(PY) -m pytest -q tests/integration
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+infra-start: $(STAMP)
+	$(VENV)/bin/headrace infra start
+
+infra-stop: $(STAMP)
+	$(VENV)/bin/headrace infra stop
+
+clean:
+	rm -rf .headrace .pytest_cache .mypy_cache .ruff_cache

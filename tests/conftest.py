@@ -1,0 +1,130 @@
+"""Shared fixtures: a real Kafka broker for the session, isolated pipelines per test.
+
+The broker is started by the project's own infra code (jars from Maven Central, cached) on ports
+that do not collide with `make demo`; set HEADRACE_TEST_BOOTSTRAP to use a broker already running.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from headrace import kafka_clients, warehouse
+from headrace.infra.config import InfraSettings
+from headrace.infra.gcs_emulator import GcsEmulator
+from headrace.infra.kafka_broker import KafkaBroker
+from headrace.pipeline import LocalPipeline
+from headrace.reconciliation import Counts
+from headrace.report_view import current_counts
+from headrace.settings import CommonSettings
+from headrace.topics import Topics, ensure_topics
+
+
+def _free_port_block(size: int = 10) -> int:
+    """A base port whose next `size` ports are free right now."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1] // 10 * 10
+        if base + size < 65000 and all(_free(base + i) for i in range(size)):
+            return base
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
+    return InfraSettings(
+        state_dir=tmp_path_factory.mktemp("infra"), kafka_port=29092,
+        kafka_controller_port=29093, gcs_port=29443, kafka_heap="512m",
+    )
+
+
+@pytest.fixture(scope="session")
+def bootstrap(infra: InfraSettings) -> Iterator[str]:
+    given = os.environ.get("HEADRACE_TEST_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    broker = KafkaBroker(infra)
+    broker.start()
+    yield infra.bootstrap
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint(infra: InfraSettings) -> Iterator[str]:
+    emulator = GcsEmulator(infra)
+    emulator.start()
+    yield infra.gcs_endpoint
+    emulator.stop()
+
+
+@pytest.fixture
+def make_settings(bootstrap: str, tmp_path: Path) -> Callable[..., CommonSettings]:
+    """Settings for an isolated pipeline: its own topics, bucket and catalog."""
+
+    def make(bucket_url: str | None = None, gcs_endpoint: str | None = None) -> CommonSettings:
+        prefix = f"t-{uuid.uuid4().hex[:10]}"
+        common = CommonSettings(
+            bootstrap_servers=bootstrap, topic_prefix=prefix,
+            bucket_url=bucket_url or str(tmp_path / "bucket"),
+            catalog_url=str(tmp_path / "catalog.sqlite"), gcs_endpoint=gcs_endpoint,
+        )
+        ensure_topics(kafka_clients.admin(bootstrap), Topics(prefix).partitions())
+        warehouse.migrate(warehouse.connect(common))
+        return common
+
+    return make
+
+
+def env_of(common: CommonSettings, home: Path) -> dict[str, str]:
+    env = {
+        "HEADRACE_BOOTSTRAP_SERVERS": common.bootstrap_servers,
+        "HEADRACE_TOPIC_PREFIX": common.topic_prefix,
+        "HEADRACE_BUCKET_URL": common.bucket_url,
+        "HEADRACE_CATALOG_URL": common.catalog_url,
+        "HEADRACE_SUMMARIZER_DATA_DIR": str(home / "summarizer"),
+        "HEADRACE_SUMMARIZER_CATCH_UP_SECONDS": "1",
+    }
+    if common.gcs_endpoint:
+        env["HEADRACE_GCS_ENDPOINT"] = common.gcs_endpoint
+    return env
+
+
+@pytest.fixture
+def start_pipeline(tmp_path: Path) -> Iterator[Callable[[CommonSettings], LocalPipeline]]:
+    started: list[LocalPipeline] = []
+
+    def start(common: CommonSettings) -> LocalPipeline:
+        home = tmp_path / f"pipeline-{len(started)}"
+        pipeline = LocalPipeline(home, env_of(common, home), port_base=_free_port_block())
+        started.append(pipeline)
+        pipeline.start()
+        pipeline.wait_ready()
+        return pipeline
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def wait_settled(common: CommonSettings, expected_in: int, timeout: float = 120.0) -> Counts:
+    """Counts once every event that entered raw is placed, staged and summarized."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts, _ = current_counts(common)
+        if counts.raw_in >= expected_in and counts.settled:
+            return counts
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pipeline did not settle in {timeout}s: {counts}")
+        time.sleep(0.5)
