@@ -34,15 +34,18 @@ def run_service(name: str) -> None:
 
         summarizer_main()
     elif name == "stager":
-        from services.stager import config as stager_config, runner as stager_runner
+        from services.stager import config as stager_config
+        from services.stager import runner as stager_runner
 
         run_consumer_service(name, stager_config.StagerSettings, stager_runner.build)
     elif name == "validator":
-        from services.validator import config as validator_config, runner as validator_runner
+        from services.validator import config as validator_config
+        from services.validator import runner as validator_runner
 
         run_consumer_service(name, validator_config.ValidatorSettings, validator_runner.build)
     elif name == "loader":
-        from services.loader import config as loader_config, runner as loader_runner
+        from services.loader import config as loader_config
+        from services.loader import runner as loader_runner
 
         run_consumer_service(name, loader_config.LoaderSettings, loader_runner.build)
     else:
@@ -82,11 +85,15 @@ def generate(
     from headrace.sample_events import generate as gen
 
     expected = gen(out, events, bad_ratio, seed)
-    console.print(f"{out}: {events:,} events; " + ", ".join(f"{k} {v}" for k, v in sorted(expected.items())))
+    console.print(
+        f"{out}: {events:,} events; " + ", ".join(f"{k} {v}" for k, v in sorted(expected.items()))
+    )
 
 
 @app.command()
-def topics(partitions: Annotated[int, typer.Option(help="Partitions of raw/validated.")] = 6) -> None:
+def topics(
+    partitions: Annotated[int, typer.Option(help="Partitions of raw/validated.")] = 6,
+) -> None:
     """Create the pipeline's topics (those missing) with explicit partition counts."""
     from headrace import kafka_clients, settings
     from headrace.settings import CommonSettings
@@ -96,7 +103,9 @@ def topics(partitions: Annotated[int, typer.Option(help="Partitions of raw/valid
     kafka_clients.wait_for_broker(common.bootstrap_servers)
     wanted = Topics(common.topic_prefix).partitions(partitions)
     created = ensure_topics(kafka_clients.admin(common.bootstrap_servers), wanted)
-    console.print(f"topics: {', '.join(f'{t}({n})' for t, n in wanted.items())}; created {len(created)}")
+    console.print(
+        f"topics: {', '.join(f'{t}({n})' for t, n in wanted.items())}; created {len(created)}"
+    )
 
 
 @app.command()
@@ -129,7 +138,9 @@ def infra_start(
 
     infra = settings.load(InfraSettings)
     broker = KafkaBroker(infra)
-    with console.status(f"starting Kafka {broker.version} (first run fetches it from Maven Central)"):
+    with console.status(
+        f"starting Kafka {broker.version} (first run fetches it from Maven Central)"
+    ):
         broker.start()
     console.print(broker.status())
     if gcs:

@@ -17,8 +17,14 @@ import msgspec
 
 from headrace.paths import SCHEMAS_DIR
 
-_AVRO_TO_PY: dict[str, Any] = {"long": int, "int": int, "double": float, "float": float,
-                               "string": str, "boolean": bool}
+_AVRO_TO_PY: dict[str, Any] = {
+    "long": int,
+    "int": int,
+    "double": float,
+    "float": float,
+    "string": str,
+    "boolean": bool,
+}
 _META_KEYS = ("ge", "le", "gt", "lt", "pattern", "min_length", "max_length")
 
 
@@ -67,8 +73,13 @@ def load_contract(name: str = "transaction", directory: Path = SCHEMAS_DIR) -> C
         fields.append((f["name"], annotation, None) if nullable else (f["name"], annotation))
         r = rules.get(f["name"], {})
         if "not_before" in r:
-            bounds.append(TimeBounds(f["name"], datetime.fromisoformat(r["not_before"]),
-                                     timedelta(seconds=r.get("max_future_skew_seconds", 0))))
+            bounds.append(
+                TimeBounds(
+                    f["name"],
+                    datetime.fromisoformat(r["not_before"]),
+                    timedelta(seconds=r.get("max_future_skew_seconds", 0)),
+                )
+            )
     # Required fields first: msgspec wants defaults last, and field order does not matter in JSON.
     fields.sort(key=lambda f: len(f) == 3)
     struct = msgspec.defstruct(avro["name"], fields, kw_only=True)

@@ -40,8 +40,10 @@ def run_demo(console: Console, events: int, timeout: float = 240.0) -> None:
         "HEADRACE_LOG_LEVEL": "INFO",
     }
     common = CommonSettings(
-        bootstrap_servers=infra.bootstrap, topic_prefix=prefix,
-        bucket_url=env["HEADRACE_BUCKET_URL"], catalog_url=env["HEADRACE_CATALOG_URL"],
+        bootstrap_servers=infra.bootstrap,
+        topic_prefix=prefix,
+        bucket_url=env["HEADRACE_BUCKET_URL"],
+        catalog_url=env["HEADRACE_CATALOG_URL"],
     )
     pipeline = LocalPipeline(home, env)
     try:
@@ -55,20 +57,24 @@ def run_demo(console: Console, events: int, timeout: float = 240.0) -> None:
         sample = home / "sample.jsonl"
         with console.status(f"generating {events:,} sample events (about 2% bad)"):
             expected = generate(sample, events)
-        console.print(f"sample: {sample} ({expected['VALID']:,} valid, "
-                      f"{events - expected['VALID']:,} bad)")
+        console.print(
+            f"sample: {sample} ({expected['VALID']:,} valid, {events - expected['VALID']:,} bad)"
+        )
         started = time.monotonic()
         replay(sample, common)
         _wait_settled(console, common, pipeline, timeout)
         elapsed = time.monotonic() - started
         counts, summary = current_counts(common)
         render(console, counts, summary)
-        console.print(f"replay to fully loaded and summarized: {elapsed:.1f}s "
-                      f"({counts.raw_in / elapsed:,.0f} events/s)")
+        console.print(
+            f"replay to fully loaded and summarized: {elapsed:.1f}s "
+            f"({counts.raw_in / elapsed:,.0f} events/s)"
+        )
         _how_to_query(console, env)
         if not counts.reconciled:
-            raise OperatorError("the reconciliation does not hold; see the service logs in "
-                                f"{home / 'logs'}")
+            raise OperatorError(
+                f"the reconciliation does not hold; see the service logs in {home / 'logs'}"
+            )
     finally:
         with console.status("stopping the services"):
             pipeline.stop()
@@ -77,10 +83,15 @@ def run_demo(console: Console, events: int, timeout: float = 240.0) -> None:
                 broker.stop()
 
 
-def _wait_settled(console: Console, common: CommonSettings, pipeline: LocalPipeline,
-                  timeout: float) -> None:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+def _wait_settled(
+    console: Console, common: CommonSettings, pipeline: LocalPipeline, timeout: float
+) -> None:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     deadline = time.monotonic() + timeout
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("loading", total=None)
@@ -90,11 +101,15 @@ def _wait_settled(console: Console, common: CommonSettings, pipeline: LocalPipel
             progress.update(task, total=counts.raw_in, completed=placed)
             if counts.settled:
                 return
-            dead = [s for s in ("stager", "validator", "loader", "summarizer") if not pipeline.alive(s)]
+            dead = [
+                s for s in ("stager", "validator", "loader", "summarizer") if not pipeline.alive(s)
+            ]
             if dead:
                 raise OperatorError(f"{', '.join(dead)} stopped; see {pipeline.home / 'logs'}")
             time.sleep(1)
-    raise OperatorError(f"the pipeline did not settle within {timeout:.0f}s; see {pipeline.home / 'logs'}")
+    raise OperatorError(
+        f"the pipeline did not settle within {timeout:.0f}s; see {pipeline.home / 'logs'}"
+    )
 
 
 def _how_to_query(console: Console, env: dict[str, str]) -> None:

@@ -12,8 +12,13 @@ from headrace.errors import OperatorError
 from headrace.infra import processes
 
 SERVICES = ("producer", "stager", "validator", "loader", "summarizer")
-DEFAULT_PORTS = {"producer": 8081, "stager": 8082, "validator": 8083, "loader": 8084,
-                 "summarizer": 8085}
+DEFAULT_PORTS = {
+    "producer": 8081,
+    "stager": 8082,
+    "validator": 8083,
+    "loader": 8084,
+    "summarizer": 8085,
+}
 
 
 @dataclass
@@ -46,7 +51,9 @@ class LocalPipeline:
             url = f"http://127.0.0.1:{self.port(s)}/readyz"
             while True:
                 if processes.read_pid(self.home / "pids" / f"{s}.pid") is None:
-                    raise OperatorError(f"{s} exited at start; see {self.home / 'logs' / f'{s}.log'}")
+                    raise OperatorError(
+                        f"{s} exited at start; see {self.home / 'logs' / f'{s}.log'}"
+                    )
                 try:
                     with urllib.request.urlopen(url, timeout=1) as r:
                         if r.status == 200:

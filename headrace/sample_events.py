@@ -45,12 +45,18 @@ def _dumps(event: dict[str, Any]) -> bytes:
 # Each bad kind: (reason code the validator must give, how to spoil a good event).
 BAD_KINDS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
     "truncated_json": ("PARSE", lambda e: _dumps(e)[:-7]),
-    "not_utf8": ("ENCODING", lambda e: _dumps(e).replace(b'"source_system":"', b'"source_system":"\xff', 1)),
+    "not_utf8": (
+        "ENCODING",
+        lambda e: _dumps(e).replace(b'"source_system":"', b'"source_system":"\xff', 1),
+    ),
     "missing_amount": ("MISSING", lambda e: _dumps({k: v for k, v in e.items() if k != "amount"})),
     "negative_amount": ("RANGE", lambda e: _dumps({**e, "amount": -abs(e["amount"])})),
     "amount_as_text": ("TYPE", lambda e: _dumps({**e, "amount": str(e["amount"])})),
     "unknown_status": ("ENUM", lambda e: _dumps({**e, "status": "DONE"})),
-    "short_account": ("PATTERN", lambda e: _dumps({**e, "account_number": e["account_number"][:8]})),
+    "short_account": (
+        "PATTERN",
+        lambda e: _dumps({**e, "account_number": e["account_number"][:8]}),
+    ),
     "future_time": ("TIME", lambda e: _dumps({**e, "event_time": "2999-01-01T00:00:00Z"})),
 }
 

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol, TypeVar
-
-from pydantic_settings import BaseSettings
+from typing import TypeVar
 
 from headrace import kafka_clients, settings
 from headrace.consumer_loop import ConsumerLoop, StopFlag
 from headrace.service_http import HealthServer, Heartbeat, build_app
-from headrace.settings import CommonSettings
+from headrace.settings import CommonSettings, ConsumerServiceSettings
 
-S = TypeVar("S", bound="PortSettings")
-
-
-class PortSettings(Protocol):
-    port: int
+S = TypeVar("S", bound=ConsumerServiceSettings)
 
 
 def configure_logging(level: str, service: str) -> None:
@@ -29,7 +23,7 @@ def configure_logging(level: str, service: str) -> None:
 
 def run_consumer_service(
     service: str,
-    own_settings: type[BaseSettings],
+    own_settings: type[S],
     build: Callable[[CommonSettings, S, StopFlag, Heartbeat], ConsumerLoop],
 ) -> None:
     """Load settings, check the broker, serve /healthz /readyz /metrics, run the loop to the end."""
@@ -40,8 +34,8 @@ def run_consumer_service(
     heartbeat = Heartbeat()
     stop = StopFlag()
     stop.install()
-    loop = build(common, own, stop, heartbeat)  # type: ignore[arg-type]
-    server = HealthServer(build_app(heartbeat, loop.ready), common.http_host, own.port)  # type: ignore[attr-defined]
+    loop = build(common, own, stop, heartbeat)
+    server = HealthServer(build_app(heartbeat, loop.ready), common.http_host, own.port)
     server.start()
     try:
         loop.run()

@@ -43,6 +43,20 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
 
 
+class ConsumerServiceSettings(BaseSettings):
+    """What every consuming service (stager, validator, loader) sets for itself.
+
+    Each service subclasses it with its own env prefix (HEADRACE_<SERVICE>_) and defaults.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    port: int = Field(8080, description="Port of /healthz, /readyz and /metrics.")
+    group_id: str = Field("headrace", description="Kafka consumer group.")
+    batch_max_messages: int = Field(10_000, description="Most messages in one batch.")
+    batch_max_wait_seconds: float = Field(0.5, description="Longest wait to fill a batch.")
+
+
 def load(cls: type[S]) -> S:
     """Build settings from the environment, turning every problem into one operator message."""
     try:
@@ -53,7 +67,9 @@ def load(cls: type[S]) -> S:
             f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
             for e in exc.errors()
         )
-        raise OperatorError(f"invalid settings ({problems}); fix the environment and retry") from None
+        raise OperatorError(
+            f"invalid settings ({problems}); fix the environment and retry"
+        ) from None
 
 
 def resolve_local(path: str) -> str:
@@ -61,4 +77,3 @@ def resolve_local(path: str) -> str:
     if "://" in path or path.startswith("postgres:"):
         return path
     return str(Path(path).expanduser().resolve())
-

@@ -44,7 +44,7 @@ def ensure_topics(admin: AdminClient, wanted: dict[str, int], timeout: float = 3
     new = [NewTopic(name, count, 1) for name, count in wanted.items() if name not in existing]
     if not new:
         return []
-    for name, future in admin.create_topics(new, operation_timeout=timeout).items():
+    for _name, future in admin.create_topics(new, operation_timeout=timeout).items():
         try:
             future.result()
         except KafkaException as exc:

@@ -7,6 +7,7 @@ PostgreSQL (many). See docs/architecture.md, "Warehouse: DuckDB over DuckLake".
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import random
@@ -32,7 +33,9 @@ def _extension_path(name: str) -> Path:
     module = importlib.import_module(f"duckdb_extension_{name}")
     found = sorted(Path(str(module.__file__)).parent.rglob(f"{name}.duckdb_extension"))
     if not found:
-        raise OperatorError(f"duckdb-extension-{name} is installed without its binary; reinstall it")
+        raise OperatorError(
+            f"duckdb-extension-{name} is installed without its binary; reinstall it"
+        )
     return found[0]
 
 
@@ -97,10 +100,9 @@ def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
         con.execute("COMMIT")
         return result
     except BaseException:
-        try:
+        # A failed COMMIT has already ended the transaction, and then ROLLBACK has nothing to do.
+        with contextlib.suppress(duckdb.TransactionException):
             con.execute("ROLLBACK")
-        except duckdb.TransactionException:
-            pass  # a failed COMMIT has already ended the transaction
         raise
 
 

@@ -19,7 +19,7 @@ from headrace import kafka_clients, warehouse
 from headrace.infra.config import InfraSettings
 from headrace.infra.gcs_emulator import GcsEmulator
 from headrace.infra.kafka_broker import KafkaBroker
-from headrace.pipeline import LocalPipeline
+from headrace.pipeline import SERVICES, LocalPipeline
 from headrace.reconciliation import Counts
 from headrace.report_view import current_counts
 from headrace.settings import CommonSettings
@@ -44,8 +44,11 @@ def _free(port: int) -> bool:
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
     return InfraSettings(
-        state_dir=tmp_path_factory.mktemp("infra"), kafka_port=29092,
-        kafka_controller_port=29093, gcs_port=29443, kafka_heap="512m",
+        state_dir=tmp_path_factory.mktemp("infra"),
+        kafka_port=29092,
+        kafka_controller_port=29093,
+        gcs_port=29443,
+        kafka_heap="512m",
     )
 
 
@@ -76,9 +79,11 @@ def make_settings(bootstrap: str, tmp_path: Path) -> Callable[..., CommonSetting
     def make(bucket_url: str | None = None, gcs_endpoint: str | None = None) -> CommonSettings:
         prefix = f"t-{uuid.uuid4().hex[:10]}"
         common = CommonSettings(
-            bootstrap_servers=bootstrap, topic_prefix=prefix,
+            bootstrap_servers=bootstrap,
+            topic_prefix=prefix,
             bucket_url=bucket_url or str(tmp_path / "bucket"),
-            catalog_url=str(tmp_path / "catalog.sqlite"), gcs_endpoint=gcs_endpoint,
+            catalog_url=str(tmp_path / "catalog.sqlite"),
+            gcs_endpoint=gcs_endpoint,
         )
         ensure_topics(kafka_clients.admin(bootstrap), Topics(prefix).partitions())
         warehouse.migrate(warehouse.connect(common))
@@ -118,10 +123,14 @@ def start_pipeline(tmp_path: Path) -> Iterator[Callable[[CommonSettings], LocalP
         p.stop()
 
 
-def wait_settled(common: CommonSettings, expected_in: int, timeout: float = 120.0) -> Counts:
+def wait_settled(
+    common: CommonSettings, expected_in: int, pipeline: LocalPipeline, timeout: float = 120.0
+) -> Counts:
     """Counts once every event that entered raw is placed, staged and summarized."""
     deadline = time.monotonic() + timeout
     while True:
+        dead = [s for s in SERVICES if not pipeline.alive(s)]
+        assert not dead, f"{dead} exited; see {pipeline.home / 'logs'}"
         counts, _ = current_counts(common)
         if counts.raw_in >= expected_in and counts.settled:
             return counts

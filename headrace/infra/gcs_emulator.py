@@ -20,18 +20,33 @@ class GcsEmulator:
         self.pid_file = self.home / "emulator.pid"
 
     def _command(self) -> list[str]:
-        exe = shutil.which("gcp-storage-emulator") or str(Path(sys.executable).parent / "gcp-storage-emulator")
+        exe = shutil.which("gcp-storage-emulator") or str(
+            Path(sys.executable).parent / "gcp-storage-emulator"
+        )
         if not Path(exe).exists():
-            raise OperatorError("gcp-storage-emulator is not installed; run `pip install -e .[dev]`")
-        return [exe, "start", "--host", "127.0.0.1", "--port", str(self.infra.gcs_port),
-                "--default-bucket", self.infra.gcs_bucket, "--quiet"]
+            raise OperatorError(
+                "gcp-storage-emulator is not installed; run `pip install -e .[dev]`"
+            )
+        return [
+            exe,
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.infra.gcs_port),
+            "--default-bucket",
+            self.infra.gcs_bucket,
+            "--quiet",
+        ]
 
     def start(self, timeout: float = 30.0) -> int:
         if (pid := processes.read_pid(self.pid_file)) is not None:
             return pid
         self.home.mkdir(parents=True, exist_ok=True)
         # The emulator keeps its objects under the working directory, so data survives restarts.
-        pid = processes.start(self._command(), self.pid_file, self.home / "emulator.log", cwd=self.home)
+        pid = processes.start(
+            self._command(), self.pid_file, self.home / "emulator.log", cwd=self.home
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -39,7 +54,9 @@ class GcsEmulator:
                 return pid
             except OSError:
                 if processes.read_pid(self.pid_file) is None:
-                    raise OperatorError(f"the GCS emulator exited; see {self.home / 'emulator.log'}") from None
+                    raise OperatorError(
+                        f"the GCS emulator exited; see {self.home / 'emulator.log'}"
+                    ) from None
                 time.sleep(0.2)
         raise OperatorError(f"the GCS emulator did not answer within {timeout:.0f}s")
 
@@ -48,4 +65,6 @@ class GcsEmulator:
 
     def status(self) -> str:
         pid = processes.read_pid(self.pid_file)
-        return "gcs emulator: " + (f"running (pid {pid}), {self.infra.gcs_endpoint}" if pid else "stopped")
+        return "gcs emulator: " + (
+            f"running (pid {pid}), {self.infra.gcs_endpoint}" if pid else "stopped"
+        )

@@ -83,12 +83,22 @@ class KafkaBroker:
         if self.libs.is_dir() and any(self.libs.glob("kafka_2.13-*.jar")):
             return self.libs
         if shutil.which("mvn") is None or shutil.which("java") is None:
-            raise OperatorError("Java 17 and Maven are needed to fetch Kafka; install them "
-                                "(apt-get install openjdk-17-jre-headless maven) and retry")
+            raise OperatorError(
+                "Java 17 and Maven are needed to fetch Kafka; install them "
+                "(apt-get install openjdk-17-jre-headless maven) and retry"
+            )
         staging = self.libs.with_name("libs.partial")
         shutil.rmtree(staging, ignore_errors=True)
-        cmd = ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-               f"-DoutputDirectory={staging}", "-Dmdep.includeScope=runtime"]
+        cmd = [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-Dmdep.includeScope=runtime",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
@@ -103,15 +113,30 @@ class KafkaBroker:
         """Write the broker's configuration and format its storage (idempotent)."""
         self.home.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
-        props.write_text(SERVER_PROPERTIES.format(
-            port=self.infra.kafka_port, controller_port=self.infra.kafka_controller_port,
-            data_dir=self.home / "data"))
+        props.write_text(
+            SERVER_PROPERTIES.format(
+                port=self.infra.kafka_port,
+                controller_port=self.infra.kafka_controller_port,
+                data_dir=self.home / "data",
+            )
+        )
         (self.home / "log4j2.properties").write_text(LOG4J2.format(log_file=self.log_file))
         cluster_id_file = self.home / "cluster.id"
         if not cluster_id_file.exists():
             cluster_id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])
-        cmd = ["java", "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-               "-t", cluster_id_file.read_text().strip(), "-c", str(props), "--standalone", "-g"]
+        cmd = [
+            "java",
+            "-cp",
+            self._classpath(),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id_file.read_text().strip(),
+            "-c",
+            str(props),
+            "--standalone",
+            "-g",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise OperatorError(f"formatting Kafka storage failed: {result.stderr.strip()[-300:]}")
@@ -122,9 +147,17 @@ class KafkaBroker:
             return pid
         self.fetch()
         props = self.configure()
-        cmd = ["java", f"-Xmx{self.infra.kafka_heap}", "-Xms256m", "-XX:+UseG1GC",
-               f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-               "-cp", self._classpath(), "kafka.Kafka", str(props)]
+        cmd = [
+            "java",
+            f"-Xmx{self.infra.kafka_heap}",
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            "-cp",
+            self._classpath(),
+            "kafka.Kafka",
+            str(props),
+        ]
         pid = processes.start(cmd, self.pid_file, self.home / "broker.stdout")
         self.wait_ready(timeout)
         return pid
@@ -139,7 +172,9 @@ class KafkaBroker:
                 return
             except KafkaException:
                 time.sleep(0.5)
-        raise OperatorError(f"the Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}")
+        raise OperatorError(
+            f"the Kafka broker did not answer within {timeout:.0f}s; see {self.log_file}"
+        )
 
     def stop(self) -> bool:
         return processes.stop(self.pid_file, grace_seconds=30)

@@ -1,17 +1,17 @@
 """Settings of the loader (env prefix HEADRACE_LOADER_)."""
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from headrace.settings import ConsumerServiceSettings
 
 
-class LoaderSettings(BaseSettings):
+class LoaderSettings(ConsumerServiceSettings):
     model_config = SettingsConfigDict(env_prefix="HEADRACE_LOADER_", extra="ignore")
 
     port: int = Field(8084, description="Port of /healthz, /readyz and /metrics.")
-    group_id: str = Field("headrace-loader", description="Consumer group on validated.")
-    batch_max_messages: int = Field(100_000, description="Most events in one warehouse commit.")
-    batch_max_wait_seconds: float = Field(
-        1.0,
-        description="Longest wait to fill a batch; also paces commits so other catalog writers "
-        "(summarizer, other loaders) get their turn.",
-    )
+    group_id: str = Field("headrace-loader", description="Kafka consumer group.")
+    batch_max_messages: int = Field(100_000, description="Most messages in one batch.")
+    # The loader's wait also paces commits, so other catalog writers (summarizer, other
+    # loaders) get their turn: FACTS.md saw a 30 ms commit cadence starve a summarizer.
+    batch_max_wait_seconds: float = Field(1.0, description="Longest wait to fill a batch.")

@@ -19,7 +19,7 @@ import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from headrace import kafka_clients, metrics, warehouse
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets, position
 from headrace.schema_registry import default_registry
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
@@ -32,9 +32,7 @@ SERVICE = "loader"
 MANIFEST_SCHEMA = "load_manifest.v1.avsc"
 
 
-def ledger_offsets(
-    con: duckdb.DuckDBPyConnection, group: str, topic: str
-) -> dict[int, int]:
+def ledger_offsets(con: duckdb.DuckDBPyConnection, group: str, topic: str) -> dict[int, int]:
     rows = con.execute(
         "SELECT partition, max(next_offset) FROM offsets_ledger "
         "WHERE consumer_group = ? AND topic = ? GROUP BY partition",
@@ -81,8 +79,7 @@ class LoaderHandler:
         with metrics.BATCH_SECONDS.labels(SERVICE).time():
             batch_id = f"{self.instance}-{uuid.uuid4().hex[:16]}"
             decoded = [
-                (self.registry.decode(m.value()), Source(m.topic(), m.partition(), m.offset()))
-                for m in messages
+                (self.registry.decode(m.value() or b""), Source(*position(m))) for m in messages
             ]
             manifest = warehouse.with_retries(
                 lambda: warehouse.in_transaction(self.con, lambda: self._land(decoded, batch_id))
@@ -102,8 +99,9 @@ class LoaderHandler:
         ledger = ledger_offsets(con, self.group_id, self.topics.validated)
         fresh = [(r, s) for r, s in decoded if s.offset >= ledger.get(s.partition, -1)]
         if len(fresh) < len(decoded):
-            log.warning("%d events already loaded by another instance; skipped",
-                        len(decoded) - len(fresh))
+            log.warning(
+                "%d events already loaded by another instance; skipped", len(decoded) - len(fresh)
+            )
         if not fresh:
             return None
         con.register("batch", to_arrow(fresh))
@@ -119,19 +117,33 @@ class LoaderHandler:
                 "INSERT INTO offsets_ledger VALUES (?, ?, ?, ?, ?)",
                 [self.group_id, r["topic"], r["partition"], r["last_offset"] + 1, batch_id],
             )
-        rows, days = con.execute("SELECT count(*), list(DISTINCT time_id) FROM fresh").fetchone()  # type: ignore[misc]
+        rows, days = con.execute(
+            "SELECT count(*), coalesce(list(DISTINCT time_id), []) FROM fresh"
+        ).fetchone()  # type: ignore[misc]
         duplicates = len(fresh) - rows
         con.execute(
             "INSERT INTO load_batch VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [batch_id, self.instance, orjson.dumps(ranges).decode(), rows, duplicates,
-             sorted(days), now],
+            [
+                batch_id,
+                self.instance,
+                orjson.dumps(ranges).decode(),
+                rows,
+                duplicates,
+                sorted(days),
+                now,
+            ],
         )
         con.unregister("batch")
         metrics.EVENTS_OUT.labels(SERVICE, "transaction_fact").inc(rows)
         metrics.EVENTS_REJECTED.labels(SERVICE, "DUPLICATE").inc(duplicates)
         return {
-            "batch_id": batch_id, "loader_instance": self.instance, "rows": rows,
-            "duplicates": duplicates, "days": sorted(days), "ranges": ranges, "files": [],
+            "batch_id": batch_id,
+            "loader_instance": self.instance,
+            "rows": rows,
+            "duplicates": duplicates,
+            "days": sorted(days),
+            "ranges": ranges,
+            "files": [],
             "committed_at": now,
         }
 
@@ -154,7 +166,9 @@ def _ranges(decoded: list[tuple[dict[str, Any], Source]]) -> list[dict[str, Any]
     ]
 
 
-def build(common: CommonSettings, own: LoaderSettings, stop: StopFlag, hb: Heartbeat) -> ConsumerLoop:
+def build(
+    common: CommonSettings, own: LoaderSettings, stop: StopFlag, hb: Heartbeat
+) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
     con = warehouse.connect(common)
     warehouse.migrate(con)

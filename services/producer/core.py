@@ -23,8 +23,14 @@ import pyarrow.parquet as pq
 from headrace.errors import OperatorError
 
 BATCH_ROWS = 10_000
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
-           ".parquet": "parquet", ".avro": "avro"}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".avro": "avro",
+}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from services.producer.core import RawEvent, count_rows, key_of, read_batches
 
 log = logging.getLogger(__name__)
 SERVICE = "producer"
+Headers = list[tuple[str, str | bytes | None]]
 
 
 @dataclass
@@ -42,29 +43,42 @@ class Deliveries:
             self.first_error = self.first_error or err
 
 
-def send(producer: Producer, topic: str, events: list[RawEvent], headers: list[tuple[str, bytes]],
-         on_delivery: Deliveries) -> None:
+def send(
+    producer: Producer,
+    topic: str,
+    events: list[RawEvent],
+    headers: Headers,
+    on_delivery: Deliveries,
+) -> None:
     for e in events:
-        row_headers = [*headers, ("headrace.source_row", str(e.row).encode())]
+        row_headers: Headers = [*headers, ("headrace.source_row", str(e.row).encode())]
         while True:
             try:
-                producer.produce(topic, e.value, e.key, headers=row_headers, on_delivery=on_delivery)
+                producer.produce(
+                    topic, e.value, e.key, headers=row_headers, on_delivery=on_delivery
+                )
                 break
             except BufferError:  # local queue full: let librdkafka drain it
                 producer.poll(0.05)
     producer.poll(0)
 
 
-def replay(path: Path, common: CommonSettings, rate_limit: float = 0.0, show_progress: bool = True) -> int:
+def replay(
+    path: Path, common: CommonSettings, rate_limit: float = 0.0, show_progress: bool = True
+) -> int:
     """Publish every row of `path` to raw; return the number acknowledged by the broker."""
     kafka_clients.wait_for_broker(common.bootstrap_servers)
     topic = Topics(common.topic_prefix).raw
     producer = kafka_clients.producer(common.bootstrap_servers)
     deliveries = Deliveries()
-    headers = [("headrace.source_file", path.name.encode())]
+    headers: Headers = [("headrace.source_file", path.name.encode())]
     started, sent = time.monotonic(), 0
-    columns = (TextColumn("replay {task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("replay {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, disable=not show_progress, transient=False) as progress:
         task = progress.add_task(path.name, total=count_rows(path))
         for batch in read_batches(path):
@@ -105,12 +119,14 @@ def ingest_routes(app: web.Application, producer: Producer, topic: str) -> None:
                 key = key_of(orjson.loads(v))
             except orjson.JSONDecodeError:
                 key = None  # kept: the validator rejects it with its reason
-            producer.produce(topic, v, key, headers=[("headrace.source", b"http")],
-                             on_delivery=deliveries)
+            producer.produce(
+                topic, v, key, headers=[("headrace.source", b"http")], on_delivery=deliveries
+            )
         remaining = await asyncio.get_running_loop().run_in_executor(None, producer.flush, 10)
         if remaining or deliveries.failed:
-            return web.json_response({"error": "Kafka unavailable"}, status=503,
-                                     headers={"Retry-After": "5"})
+            return web.json_response(
+                {"error": "Kafka unavailable"}, status=503, headers={"Retry-After": "5"}
+            )
         metrics.EVENTS_OUT.labels(SERVICE, topic).inc(len(values))
         return web.json_response({"accepted": len(values)}, status=202)
 

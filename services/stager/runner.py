@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from headrace import kafka_clients, metrics
 from headrace.bucket import Bucket
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets, position
 from headrace.schema_registry import default_registry
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
@@ -34,9 +34,18 @@ def error_line(r: Record) -> dict[str, Any]:
 
 
 def to_record(m: Message) -> Record:
+    topic, partition, offset = position(m)
+    consumed = m.headers() or []
+    assert isinstance(consumed, list)  # consumed messages carry a list, never a dict
+    headers = [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in consumed]
     return Record(
-        m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value(),
-        list(m.headers() or []),
+        topic,
+        partition,
+        offset,
+        m.timestamp()[1],
+        m.key(),
+        m.value(),
+        headers,
     )
 
 
@@ -63,7 +72,9 @@ class StagerHandler:
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
 
-def build(common: CommonSettings, own: StagerSettings, stop: StopFlag, hb: Heartbeat) -> ConsumerLoop:
+def build(
+    common: CommonSettings, own: StagerSettings, stop: StopFlag, hb: Heartbeat
+) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
     bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
     consumer = kafka_clients.consumer(common.bootstrap_servers, own.group_id)

@@ -95,7 +95,9 @@ def main() -> None:
     configure_logging(common.log_level, SERVICE)
     summarizer = Summarizer(common, own)
     summarizer.refresh()
-    server = HealthServer(build_app(summarizer.heartbeat, summarizer.ready), common.http_host, own.port)
+    server = HealthServer(
+        build_app(summarizer.heartbeat, summarizer.ready), common.http_host, own.port
+    )
     server.start()
     try:
         faust.Worker(make_app(summarizer), loglevel="warning").execute_from_commandline()

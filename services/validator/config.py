@@ -1,13 +1,15 @@
 """Settings of the validator (env prefix HEADRACE_VALIDATOR_)."""
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from headrace.settings import ConsumerServiceSettings
 
 
-class ValidatorSettings(BaseSettings):
+class ValidatorSettings(ConsumerServiceSettings):
     model_config = SettingsConfigDict(env_prefix="HEADRACE_VALIDATOR_", extra="ignore")
 
     port: int = Field(8083, description="Port of /healthz, /readyz and /metrics.")
-    group_id: str = Field("headrace-validator", description="Consumer group on the raw topic.")
-    batch_max_messages: int = Field(10_000, description="Most raw events in one transaction.")
+    group_id: str = Field("headrace-validator", description="Kafka consumer group.")
+    batch_max_messages: int = Field(10_000, description="Most messages in one batch.")
     batch_max_wait_seconds: float = Field(0.2, description="Longest wait to fill a batch.")

@@ -15,13 +15,7 @@ from typing import Any
 import msgspec
 
 from headrace.contract import Contract
-
-
-@dataclass(frozen=True)
-class Problem:
-    reason: str
-    field: str | None
-    message: str
+from headrace.envelope import Problem
 
 
 @dataclass
@@ -99,7 +93,9 @@ class Validator:
 def _time_problem(bounds: Any, record: dict[str, Any], now: datetime) -> Problem | None:
     value: datetime = record[bounds.field]
     if value < bounds.not_before:
-        return Problem("TIME", bounds.field, f"{value.isoformat()} is before {bounds.not_before:%Y-%m-%d}")
+        return Problem(
+            "TIME", bounds.field, f"{value.isoformat()} is before {bounds.not_before:%Y-%m-%d}"
+        )
     if value > now + bounds.max_future_skew:
         return Problem("TIME", bounds.field, f"{value.isoformat()} is in the future")
     return None

@@ -1,4 +1,4 @@
-"""The validator's Kafka side: consume raw, produce validated + error, commit, all in one transaction.
+"""The validator's Kafka side: consume raw; produce validated + error; commit; one transaction.
 
 A batch's records and its consumed offsets commit together (send_offsets_to_transaction), so a
 crash at any point either publishes the whole batch once or nothing. An abortable error rewinds the
@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from headrace import envelope, kafka_clients, metrics
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets
+from headrace.consumer_loop import (
+    BatchPolicy,
+    ConsumerLoop,
+    StopFlag,
+    committed_offsets,
+    position,
+)
 from headrace.contract import load_contract
 from headrace.schema_registry import default_registry
 from headrace.service_http import Heartbeat
@@ -57,17 +63,21 @@ class ValidatorHandler:
         self.producer.begin_transaction()
         for i, record in outcome.valid:
             m = messages[i]
+            _, partition, _ = position(m)
             self.producer.produce(
                 self.topics.validated,
                 self.registry.encode(schema, record),
                 m.key(),
-                partition=m.partition(),
+                partition=partition,
                 headers=m.headers(),
             )
         for i, problems in outcome.rejected:
             m = messages[i]
             env = envelope.build(
-                problems, SERVICE, (m.topic(), m.partition(), m.offset()), m.value(),
+                problems,
+                SERVICE,
+                position(m),
+                m.value(),
                 m.timestamp()[1],
             )
             self.producer.produce(
@@ -84,7 +94,9 @@ class ValidatorHandler:
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
 
-def build(common: CommonSettings, own: ValidatorSettings, stop: StopFlag, hb: Heartbeat) -> ConsumerLoop:
+def build(
+    common: CommonSettings, own: ValidatorSettings, stop: StopFlag, hb: Heartbeat
+) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
     consumer = kafka_clients.consumer(common.bootstrap_servers, own.group_id)
     producer = kafka_clients.transactional_producer(

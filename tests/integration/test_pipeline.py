@@ -31,7 +31,7 @@ def test_replay_lands_every_event_in_exactly_one_place(
     expected = generate(sample, 4_000, bad_ratio=0.1, seed=11)
     assert replay(sample, common, show_progress=False) == 4_000
 
-    counts = wait_settled(common, 4_000)
+    counts = wait_settled(common, 4_000, pipeline)
 
     assert counts.fact_rows == expected["VALID"]
     assert counts.duplicates == 0
@@ -48,13 +48,13 @@ def test_replaying_the_same_file_twice_adds_no_fact_rows(
     make_settings: Callable[..., CommonSettings], start_pipeline: Start, tmp_path: Path
 ) -> None:
     common = make_settings()
-    start_pipeline(common)
+    pipeline = start_pipeline(common)
     sample = tmp_path / "sample.jsonl"
     expected = generate(sample, 2_000, bad_ratio=0.05, seed=5)
     replay(sample, common, show_progress=False)
-    first = wait_settled(common, 2_000)
+    first = wait_settled(common, 2_000, pipeline)
     replay(sample, common, show_progress=False)
-    second = wait_settled(common, 4_000)
+    second = wait_settled(common, 4_000, pipeline)
 
     assert first.fact_rows == second.fact_rows == expected["VALID"]
     assert second.duplicates == expected["VALID"]
@@ -64,16 +64,18 @@ def test_replaying_the_same_file_twice_adds_no_fact_rows(
 
 
 def test_gs_bucket_through_the_emulator(
-    make_settings: Callable[..., CommonSettings], start_pipeline: Start, tmp_path: Path,
+    make_settings: Callable[..., CommonSettings],
+    start_pipeline: Start,
+    tmp_path: Path,
     gcs_endpoint: str,
 ) -> None:
     common = make_settings(bucket_url=f"gs://headrace/{tmp_path.name}", gcs_endpoint=gcs_endpoint)
-    start_pipeline(common)
+    pipeline = start_pipeline(common)
     sample = tmp_path / "sample.jsonl"
     expected = generate(sample, 1_000, bad_ratio=0.1, seed=3)
     replay(sample, common, show_progress=False)
 
-    counts = wait_settled(common, 1_000)
+    counts = wait_settled(common, 1_000, pipeline)
 
     assert counts.fact_rows == expected["VALID"]
     assert counts.raw_zone == 1_000
@@ -117,7 +119,8 @@ def _assert_error_records_keep_original_bytes(common: CommonSettings, sample: Pa
     assert records
     for r in records:
         original = (
-            base64.b64decode(r["original_base64"]) if "original_base64" in r
+            base64.b64decode(r["original_base64"])
+            if "original_base64" in r
             else r["original"].encode()
         )
         assert original in originals

@@ -15,10 +15,20 @@ from headrace.errors import OperatorError
 from services.producer.core import read_batches
 
 ROWS = [
-    {"transaction_id": 1, "amount": 1.5, "status": "PENDING", "account_number": "000000000001",
-     "event_time": "2026-11-20T10:00:00Z"},
-    {"transaction_id": 2, "amount": 2.0, "status": "FAILED", "account_number": "000000000002",
-     "event_time": "2026-11-21T10:00:00Z"},
+    {
+        "transaction_id": 1,
+        "amount": 1.5,
+        "status": "PENDING",
+        "account_number": "000000000001",
+        "event_time": "2026-11-20T10:00:00Z",
+    },
+    {
+        "transaction_id": 2,
+        "amount": 2.0,
+        "status": "FAILED",
+        "account_number": "000000000002",
+        "event_time": "2026-11-21T10:00:00Z",
+    },
 ]
 
 
@@ -39,10 +49,17 @@ def test_csv_parquet_avro_give_the_same_events(tmp_path: Path) -> None:
     table = pa.Table.from_pylist(ROWS)
     pacsv.write_csv(table, tmp_path / "a.csv")
     pq.write_table(table, tmp_path / "a.parquet")
-    schema = {"type": "record", "name": "T", "fields": [
-        {"name": "transaction_id", "type": "long"}, {"name": "amount", "type": "double"},
-        {"name": "status", "type": "string"}, {"name": "account_number", "type": "string"},
-        {"name": "event_time", "type": "string"}]}
+    schema = {
+        "type": "record",
+        "name": "T",
+        "fields": [
+            {"name": "transaction_id", "type": "long"},
+            {"name": "amount", "type": "double"},
+            {"name": "status", "type": "string"},
+            {"name": "account_number", "type": "string"},
+            {"name": "event_time", "type": "string"},
+        ],
+    }
     with (tmp_path / "a.avro").open("wb") as out:
         fastavro.writer(out, schema, ROWS)
     expected = [(r, str(r["transaction_id"]).encode()) for r in ROWS]

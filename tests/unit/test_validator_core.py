@@ -14,9 +14,15 @@ from services.validator.core import Validator
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 GOOD = {
-    "transaction_id": 42, "amount": 10.5, "processing_duration": None, "status": "COMPLETED",
-    "source_system": "pos", "account_number": "123456789012", "account_type": "CHECKING",
-    "customer_region": "EU", "event_time": "2026-11-20T10:00:00Z",
+    "transaction_id": 42,
+    "amount": 10.5,
+    "processing_duration": None,
+    "status": "COMPLETED",
+    "source_system": "pos",
+    "account_number": "123456789012",
+    "account_type": "CHECKING",
+    "customer_region": "EU",
+    "event_time": "2026-11-20T10:00:00Z",
 }
 
 
@@ -57,7 +63,9 @@ def spoil(**changes: object) -> bytes:
         (spoil(event_time=1700000000), "TIME", "event_time"),
     ],
 )
-def test_rejection_reason(validator: Validator, value: bytes | None, reason: str, field: str | None) -> None:
+def test_rejection_reason(
+    validator: Validator, value: bytes | None, reason: str, field: str | None
+) -> None:
     outcome = validator.validate([value], NOW)
     assert outcome.valid == []
     [(index, problems)] = outcome.rejected
@@ -80,7 +88,9 @@ def test_unknown_fields_are_ignored(validator: Validator) -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_KINDS))
-def test_sample_generator_bad_kinds_get_the_promised_reason(validator: Validator, kind: str) -> None:
+def test_sample_generator_bad_kinds_get_the_promised_reason(
+    validator: Validator, kind: str
+) -> None:
     reason, make_bad = BAD_KINDS[kind]
     event = good_event(random.Random(1), 7, NOW, [123456789012])
     [(_, problems)] = validator.validate([make_bad(event)], NOW).rejected

@@ -10,9 +10,15 @@ from headrace import wire_format
 from headrace.schema_registry import FileSchemaRegistry, UnknownSchemaId
 
 RECORD = {
-    "transaction_id": 1, "amount": 2.5, "processing_duration": None, "status": "PENDING",
-    "source_system": "pos", "account_number": "000000000001", "account_type": "SAVINGS",
-    "customer_region": "NA", "event_time": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    "transaction_id": 1,
+    "amount": 2.5,
+    "processing_duration": None,
+    "status": "PENDING",
+    "source_system": "pos",
+    "account_number": "000000000001",
+    "account_type": "SAVINGS",
+    "customer_region": "NA",
+    "event_time": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
 }
 
 
