@@ -35,8 +35,8 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+def admin(bootstrap: str, **overrides: Any) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, **overrides})
 
 
 def consumer(bootstrap: str, group_id: str, **overrides: Any) -> Consumer:
@@ -59,7 +59,8 @@ def transactional_producer(bootstrap: str, transactional_id: str, **overrides: A
 def wait_for_broker(bootstrap: str, timeout: float = 10.0) -> None:
     """Fail with an operator message when no broker answers at `bootstrap`."""
     try:
-        admin(bootstrap).list_topics(timeout=timeout)
+        # log_level 0: the refused connections are expected here; the message below says it all.
+        admin(bootstrap, log_level=0).list_topics(timeout=timeout)
     except KafkaException:
         raise OperatorError(
             f"no Kafka broker answers at {bootstrap}; start one with `headrace infra start` "

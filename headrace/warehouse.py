@@ -64,7 +64,9 @@ def connect(settings: CommonSettings, read_only: bool = False) -> duckdb.DuckDBP
         # DuckLake autoloads httpfs for a gs:// data path; the I/O itself goes through gcsfs.
         load_extension(con, "httpfs")
         con.register_filesystem(bucket.fs)
-    options = f"DATA_PATH '{bucket.url('clean/')}'"
+    # No data inlining: every row lives in clean-zone Parquet, so the zone alone is a full copy
+    # of the warehouse's data (small files are merged by compaction instead).
+    options = f"DATA_PATH '{bucket.url('clean/')}', DATA_INLINING_ROW_LIMIT 0"
     if read_only:
         options += ", READ_ONLY"
     con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})")

@@ -42,12 +42,13 @@ def ledger_offsets(con: duckdb.DuckDBPyConnection, group: str, topic: str) -> di
 
 
 def batch_files(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
-    """Clean-zone files of the snapshot committed with `batch_id` as its message."""
+    """Clean-zone files (as <table>/<path>) of the snapshot committed with `batch_id`."""
+    meta = f"__ducklake_metadata_{warehouse.LAKE}"
     rows = con.execute(
-        f"""SELECT df.path FROM __ducklake_metadata_{warehouse.LAKE}.ducklake_data_file df
-            JOIN __ducklake_metadata_{warehouse.LAKE}.ducklake_snapshot_changes c
-              ON df.begin_snapshot = c.snapshot_id
-            WHERE c.commit_message = ? ORDER BY df.path""",
+        f"""SELECT t.table_name || '/' || df.path FROM {meta}.ducklake_data_file df
+            JOIN {meta}.ducklake_table t USING (table_id)
+            JOIN {meta}.ducklake_snapshot_changes c ON df.begin_snapshot = c.snapshot_id
+            WHERE c.commit_message = ? AND t.end_snapshot IS NULL ORDER BY 1""",
         [batch_id],
     ).fetchall()
     return [r[0] for r in rows]

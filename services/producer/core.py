@@ -68,11 +68,16 @@ def count_rows(path: Path) -> int | None:
     return None
 
 
-def read_batches(path: Path) -> Iterator[list[RawEvent]]:
+def check_readable(path: Path) -> str:
+    """The file's format, or an operator error when it is missing or of an unknown type."""
     if not path.is_file():
         raise OperatorError(f"{path}: no such file; give the path of a file to replay")
-    reader = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet, "avro": _avro}[detect_format(path)]
-    yield from reader(path)
+    return detect_format(path)
+
+
+def read_batches(path: Path) -> Iterator[list[RawEvent]]:
+    reader = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet, "avro": _avro}
+    yield from reader[check_readable(path)](path)
 
 
 def _jsonl(path: Path) -> Iterator[list[RawEvent]]:

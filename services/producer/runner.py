@@ -20,7 +20,7 @@ from headrace.service_http import Heartbeat, build_app
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.producer.config import ProducerSettings
-from services.producer.core import RawEvent, count_rows, key_of, read_batches
+from services.producer.core import RawEvent, check_readable, count_rows, key_of, read_batches
 
 log = logging.getLogger(__name__)
 SERVICE = "producer"
@@ -67,6 +67,7 @@ def replay(
     path: Path, common: CommonSettings, rate_limit: float = 0.0, show_progress: bool = True
 ) -> int:
     """Publish every row of `path` to raw; return the number acknowledged by the broker."""
+    check_readable(path)
     kafka_clients.wait_for_broker(common.bootstrap_servers)
     topic = Topics(common.topic_prefix).raw
     producer = kafka_clients.producer(common.bootstrap_servers)

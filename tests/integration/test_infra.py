@@ -1,0 +1,47 @@
+"""The project's own broker script: idempotent start, stop by PID, data kept across restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from headrace import kafka_clients
+from headrace.infra import processes
+from headrace.infra.config import InfraSettings
+from headrace.infra.kafka_broker import KafkaBroker
+from headrace.topics import ensure_topics
+
+
+def test_broker_restart_keeps_topics_and_messages(tmp_path: Path) -> None:
+    infra = InfraSettings(
+        state_dir=tmp_path, kafka_port=29192, kafka_controller_port=29193, kafka_heap="384m"
+    )
+    broker = KafkaBroker(infra)
+    try:
+        pid = broker.start()
+        assert broker.start() == pid  # a second start finds the running broker
+        assert f"running (pid {pid})" in broker.status()
+        ensure_topics(kafka_clients.admin(infra.bootstrap), {"kept": 2})
+        producer = kafka_clients.producer(infra.bootstrap)
+        for i in range(100):
+            producer.produce("kept", str(i).encode(), partition=i % 2)
+        assert producer.flush(30) == 0
+
+        assert broker.stop()
+        assert processes.read_pid(broker.pid_file) is None
+        assert "stopped" in broker.status()
+        broker.start()
+
+        consumer: Consumer = kafka_clients.consumer(infra.bootstrap, "restart-check")
+        try:
+            total = sum(
+                consumer.get_watermark_offsets(TopicPartition("kept", p), timeout=20)[1]
+                for p in (0, 1)
+            )
+        finally:
+            consumer.close()
+        assert total == 100
+    finally:
+        broker.stop()
+    assert processes.read_pid(broker.pid_file) is None
