@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 
@@ -114,6 +115,29 @@ def report() -> None:
     from headrace.report_view import print_report
 
     print_report(console)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SQL query, or the path of a .sql file.")],
+    csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Run a read-only query against the warehouse (tables and views in scope)."""
+    from headrace import settings, warehouse
+    from headrace.settings import CommonSettings
+
+    text = Path(query).read_text() if query.endswith(".sql") and Path(query).is_file() else query
+    con = warehouse.connect(settings.load(CommonSettings), read_only=True)
+    try:
+        result = con.sql(text)
+    except duckdb.Error as exc:
+        raise OperatorError(f"query failed: {str(exc).splitlines()[0]}") from None
+    if result is None:
+        return
+    if csv:
+        result.write_csv("/dev/stdout")
+    else:
+        result.show(max_rows=100)
 
 
 @app.command()

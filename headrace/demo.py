@@ -113,15 +113,13 @@ def _wait_settled(
 
 
 def _how_to_query(console: Console, env: dict[str, str]) -> None:
-    console.print("\n[bold]Query the warehouse[/] (its data stays in .headrace/demo):")
+    console.print("\n[bold]Query the warehouse[/] (the demo's data stays in .headrace/demo):")
     console.print(
-        "  .venv/bin/python - <<'EOF'\n"
-        "  from headrace import warehouse\n"
-        "  from headrace.settings import CommonSettings\n"
-        f"  con = warehouse.connect(CommonSettings(catalog_url='{env['HEADRACE_CATALOG_URL']}',\n"
-        f"                          bucket_url='{env['HEADRACE_BUCKET_URL']}'), read_only=True)\n"
-        "  print(con.sql('SELECT year, customer_region, count(*), sum(amount) "
-        "FROM transaction_view GROUP BY ALL ORDER BY ALL'))\n"
-        "  EOF",
+        f"  export HEADRACE_CATALOG_URL={env['HEADRACE_CATALOG_URL']}\n"
+        f"  export HEADRACE_BUCKET_URL={env['HEADRACE_BUCKET_URL']}\n"
+        '  .venv/bin/headrace sql "SELECT year, customer_region, count(*) AS txns, '
+        'sum(amount) AS amount FROM transaction_view GROUP BY ALL ORDER BY ALL"\n'
+        "  # or in Python: headrace.warehouse.connect(CommonSettings(), read_only=True).sql(...)",
         highlight=False,
+        soft_wrap=True,
     )

@@ -69,7 +69,13 @@ def connect(settings: CommonSettings, read_only: bool = False) -> duckdb.DuckDBP
     options = f"DATA_PATH '{bucket.url('clean/')}', DATA_INLINING_ROW_LIMIT 0"
     if read_only:
         options += ", READ_ONLY"
-    con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})")
+    try:
+        con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})")
+    except duckdb.Error as exc:
+        raise OperatorError(
+            f"cannot open the warehouse catalog {settings.catalog_url} "
+            f"({str(exc).splitlines()[0]}); check HEADRACE_CATALOG_URL (a loader creates it)"
+        ) from None
     con.execute(f"USE {LAKE}")
     return con
 
