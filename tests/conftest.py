@@ -26,7 +26,7 @@ from headrace.settings import CommonSettings
 from headrace.topics import Topics, ensure_topics
 
 
-def _free_port_block(size: int = 10) -> int:
+def free_port_block(size: int = 10) -> int:
     """A base port whose next `size` ports are free right now."""
     while True:
         with socket.socket() as s:
@@ -43,11 +43,13 @@ def _free(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
+    # Free ports, not fixed ones: several test sessions (and `make demo`) may run at once.
+    base = free_port_block(4)
     return InfraSettings(
         state_dir=tmp_path_factory.mktemp("infra"),
-        kafka_port=29092,
-        kafka_controller_port=29093,
-        gcs_port=29443,
+        kafka_port=base,
+        kafka_controller_port=base + 1,
+        gcs_port=base + 2,
         kafka_heap="512m",
     )
 
@@ -112,7 +114,7 @@ def start_pipeline(tmp_path: Path) -> Iterator[Callable[[CommonSettings], LocalP
 
     def start(common: CommonSettings) -> LocalPipeline:
         home = tmp_path / f"pipeline-{len(started)}"
-        pipeline = LocalPipeline(home, env_of(common, home), port_base=_free_port_block())
+        pipeline = LocalPipeline(home, env_of(common, home), port_base=free_port_block())
         started.append(pipeline)
         pipeline.start()
         pipeline.wait_ready()

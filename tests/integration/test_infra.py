@@ -11,11 +11,13 @@ from headrace.infra import processes
 from headrace.infra.config import InfraSettings
 from headrace.infra.kafka_broker import KafkaBroker
 from headrace.topics import ensure_topics
+from tests.conftest import free_port_block
 
 
 def test_broker_restart_keeps_topics_and_messages(tmp_path: Path) -> None:
+    port = free_port_block(2)
     infra = InfraSettings(
-        state_dir=tmp_path, kafka_port=29192, kafka_controller_port=29193, kafka_heap="384m"
+        state_dir=tmp_path, kafka_port=port, kafka_controller_port=port + 1, kafka_heap="384m"
     )
     broker = KafkaBroker(infra)
     try:
