@@ -135,6 +135,34 @@ def _names(partitions: list[TopicPartition]) -> str:
     return ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing"
 
 
+def commit_offsets(consumer: Consumer, messages: list[Message]) -> bool:
+    """Commit the batch's offsets; False (logged) when the group rejects it during a rebalance.
+
+    Safe to carry on: a partition that stayed ours is covered by the next commit, and one that
+    moved is redone by its new owner from the last commit that did succeed.
+    """
+    try:
+        consumer.commit(offsets=committed_offsets(messages), asynchronous=False)
+        return True
+    except KafkaException as exc:
+        if exc.args[0].fatal():
+            raise
+        log.warning("offset commit refused (%s); the next commit or the next owner covers it", exc)
+        return False
+
+
+def rewind(consumer: Consumer, messages: list[Message]) -> None:
+    """Seek each still-assigned partition back to the batch's first offset, to consume it again."""
+    first: dict[tuple[str, int], int] = {}
+    for m in messages:
+        topic, partition, offset = position(m)
+        first[(topic, partition)] = min(first.get((topic, partition), offset), offset)
+    assigned = {(p.topic, p.partition) for p in consumer.assignment()}
+    for (topic, partition), offset in first.items():
+        if (topic, partition) in assigned:
+            consumer.seek(TopicPartition(topic, partition, offset))
+
+
 def position(m: Message) -> tuple[str, int, int]:
     """(topic, partition, offset) of a consumed message (never None once consumed)."""
     topic, partition, offset = m.topic(), m.partition(), m.offset()

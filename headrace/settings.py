@@ -55,6 +55,19 @@ class ConsumerServiceSettings(BaseSettings):
     group_id: str = Field("headrace", description="Kafka consumer group.")
     batch_max_messages: int = Field(10_000, description="Most messages in one batch.")
     batch_max_wait_seconds: float = Field(0.5, description="Longest wait to fill a batch.")
+    session_timeout_ms: int = Field(
+        45_000,
+        description="Kafka group session timeout: how soon a dead replica's partitions move.",
+    )
+    max_poll_interval_ms: int = Field(
+        300_000, description="Longest gap between polls before the group evicts this replica."
+    )
+
+    def consumer_overrides(self) -> dict[str, int]:
+        return {
+            "session.timeout.ms": self.session_timeout_ms,
+            "max.poll.interval.ms": self.max_poll_interval_ms,
+        }
 
 
 def load(cls: type[S]) -> S:

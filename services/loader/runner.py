@@ -19,7 +19,8 @@ import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from headrace import kafka_clients, metrics, warehouse
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets, position
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets, position
+from headrace.crash_points import crash_point
 from headrace.schema_registry import default_registry
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
@@ -85,10 +86,12 @@ class LoaderHandler:
             manifest = warehouse.with_retries(
                 lambda: warehouse.in_transaction(self.con, lambda: self._land(decoded, batch_id))
             )
+            crash_point("loader.after_commit")
             if manifest is not None:
                 manifest["files"] = batch_files(self.con, batch_id)
                 self._announce(manifest)
-            consumer.commit(offsets=committed_offsets(messages), asynchronous=False)
+            crash_point("loader.after_manifest")
+            commit_offsets(consumer, messages)
         metrics.EVENTS_IN.labels(SERVICE, self.topics.validated).inc(len(messages))
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
@@ -135,6 +138,7 @@ class LoaderHandler:
             ],
         )
         con.unregister("batch")
+        crash_point("loader.before_commit")
         metrics.EVENTS_OUT.labels(SERVICE, "transaction_fact").inc(rows)
         metrics.EVENTS_REJECTED.labels(SERVICE, "DUPLICATE").inc(duplicates)
         return {
@@ -173,7 +177,9 @@ def build(
     topics = Topics(common.topic_prefix)
     con = warehouse.connect(common)
     warehouse.migrate(con)
-    consumer = kafka_clients.consumer(common.bootstrap_servers, own.group_id)
+    consumer = kafka_clients.consumer(
+        common.bootstrap_servers, own.group_id, **own.consumer_overrides()
+    )
     producer = kafka_clients.producer(common.bootstrap_servers)
     handler = LoaderHandler(
         con, producer, topics, own.group_id, common.instance_id, common.account_key_salt

@@ -14,6 +14,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from headrace import kafka_clients, metrics, settings
+from headrace.crash_points import crash_point
 from headrace.errors import OperatorError
 from headrace.service import configure_logging
 from headrace.service_http import Heartbeat, build_app
@@ -84,6 +85,7 @@ def replay(
         task = progress.add_task(path.name, total=count_rows(path))
         for batch in read_batches(path):
             send(producer, topic, batch, headers, deliveries)
+            crash_point("producer.after_batch")
             sent += len(batch)
             progress.update(task, advance=len(batch))
             if rate_limit > 0:

@@ -9,7 +9,8 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from headrace import kafka_clients, metrics
 from headrace.bucket import Bucket
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, committed_offsets, position
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets, position
+from headrace.crash_points import crash_point
 from headrace.schema_registry import default_registry
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
@@ -66,7 +67,9 @@ class StagerHandler:
             for f in files:
                 self.bucket.write_atomic(f.path, f.data)
                 metrics.BYTES_WRITTEN.labels(SERVICE, f.path.split("/")[0]).inc(len(f.data))
-            consumer.commit(offsets=committed_offsets(messages), asynchronous=False)
+                crash_point("stager.after_first_file")
+            crash_point("stager.before_commit")
+            commit_offsets(consumer, messages)
         for topic, zone in ((self.topics.raw, raw), (self.topics.error, errors)):
             metrics.EVENTS_IN.labels(SERVICE, topic).inc(len(zone))
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
@@ -77,7 +80,9 @@ def build(
 ) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
     bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
-    consumer = kafka_clients.consumer(common.bootstrap_servers, own.group_id)
+    consumer = kafka_clients.consumer(
+        common.bootstrap_servers, own.group_id, **own.consumer_overrides()
+    )
     policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
     handler = StagerHandler(bucket, topics)
     return ConsumerLoop(consumer, [topics.raw, topics.error], handler, policy, hb, stop)

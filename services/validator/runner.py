@@ -20,8 +20,10 @@ from headrace.consumer_loop import (
     StopFlag,
     committed_offsets,
     position,
+    rewind,
 )
 from headrace.contract import load_contract
+from headrace.crash_points import crash_point
 from headrace.schema_registry import default_registry
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
@@ -31,6 +33,17 @@ from services.validator.core import Validator
 
 log = logging.getLogger(__name__)
 SERVICE = "validator"
+
+
+def commit_transaction(producer: Producer, attempts: int = 5) -> None:
+    """Commit, calling again on a retriable error as librdkafka asks (a timeout, say)."""
+    for attempt in range(attempts):
+        try:
+            producer.commit_transaction()
+            return
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or attempt == attempts - 1:
+                raise
 
 
 class ValidatorHandler:
@@ -44,18 +57,22 @@ class ValidatorHandler:
         """Start at the committed offsets (committed inside each transaction)."""
 
     def handle(self, consumer: Consumer, messages: list[Message]) -> None:
+        """One transaction; on an abortable error, abort and rewind so the batch is consumed again.
+
+        Fatal errors (for example a newer instance with our transactional id fenced us) raise:
+        the process exits non-zero and its supervisor restarts it.
+        """
         with metrics.BATCH_SECONDS.labels(SERVICE).time():
-            while True:
-                try:
-                    self._transact(consumer, messages)
-                    return
-                except KafkaException as exc:
-                    err = exc.args[0]
-                    if not err.txn_requires_abort():
-                        raise
-                    log.warning("transaction aborted (%s); redoing the batch", err)
-                    metrics.BATCH_RETRIES.labels(SERVICE).inc()
-                    self.producer.abort_transaction()
+            try:
+                self._transact(consumer, messages)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal() or not err.txn_requires_abort():
+                    raise
+                log.warning("transaction aborted (%s); the batch will be consumed again", err)
+                metrics.BATCH_RETRIES.labels(SERVICE).inc()
+                self.producer.abort_transaction()
+                rewind(consumer, messages)
 
     def _transact(self, consumer: Consumer, messages: list[Message]) -> None:
         outcome = self.validator.validate([m.value() for m in messages], datetime.now(UTC))
@@ -84,10 +101,13 @@ class ValidatorHandler:
                 self.topics.error, self.registry.encode(envelope.ENVELOPE_SCHEMA, env), m.key()
             )
             metrics.EVENTS_REJECTED.labels(SERVICE, problems[0].reason).inc()
+        crash_point("validator.mid_transaction")
         self.producer.send_offsets_to_transaction(
             committed_offsets(messages), consumer.consumer_group_metadata()
         )
-        self.producer.commit_transaction()
+        crash_point("validator.before_commit")
+        commit_transaction(self.producer)
+        crash_point("validator.after_commit")
         metrics.EVENTS_IN.labels(SERVICE, self.topics.raw).inc(len(messages))
         metrics.EVENTS_OUT.labels(SERVICE, self.topics.validated).inc(len(outcome.valid))
         metrics.EVENTS_OUT.labels(SERVICE, self.topics.error).inc(len(outcome.rejected))
@@ -98,7 +118,9 @@ def build(
     common: CommonSettings, own: ValidatorSettings, stop: StopFlag, hb: Heartbeat
 ) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
-    consumer = kafka_clients.consumer(common.bootstrap_servers, own.group_id)
+    consumer = kafka_clients.consumer(
+        common.bootstrap_servers, own.group_id, **own.consumer_overrides()
+    )
     producer = kafka_clients.transactional_producer(
         common.bootstrap_servers, f"{own.group_id}-{common.instance_id}"
     )
