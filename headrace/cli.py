@@ -63,6 +63,9 @@ def run(service: Annotated[str, typer.Argument(help=" | ".join(SERVICES))]) -> N
 def replay(
     files: Annotated[list[Path], typer.Argument(help="CSV, JSONL, Parquet or Avro files.")],
     rate: Annotated[float, typer.Option(help="Most events per second (0: no limit).")] = 0.0,
+    ack_log: Annotated[
+        Path | None, typer.Option(help="Append `partition offset` of every acknowledged event.")
+    ] = None,
 ) -> None:
     """Publish every row of the files to the raw topic."""
     from headrace import settings
@@ -71,7 +74,7 @@ def replay(
 
     common = settings.load(CommonSettings)
     for f in files:
-        acked = replay_file(f, common, rate)
+        acked = replay_file(f, common, rate, ack_log=ack_log)
         console.print(f"{f}: {acked:,} events acknowledged on {common.topic_prefix}.raw")
 
 
@@ -115,6 +118,25 @@ def report() -> None:
     from headrace.report_view import print_report
 
     print_report(console)
+
+
+@app.command()
+def check(
+    ack_log: Annotated[
+        Path | None, typer.Option(help="The producer's ack log: each line `partition offset`.")
+    ] = None,
+) -> None:
+    """Check the exactly-once invariants on a quiet pipeline; exit 1 on any violation."""
+    from headrace import settings
+    from headrace.invariants import Checker
+    from headrace.settings import CommonSettings
+
+    verdicts = Checker(settings.load(CommonSettings), ack_log).run()
+    for v in verdicts:
+        mark = "[green]ok[/]  " if v.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {v.name}: {v.detail}")
+    if not all(v.ok for v in verdicts):
+        raise typer.Exit(1)
 
 
 @app.command()

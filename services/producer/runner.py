@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import orjson
 from aiohttp import web
@@ -30,18 +32,29 @@ Headers = list[tuple[str, str | bytes | None]]
 
 @dataclass
 class Deliveries:
-    """Counts acknowledgements; the first failure is kept to report."""
+    """Counts acknowledgements; the first failure is kept to report.
 
+    With an ack log, every acknowledged message's `partition offset` is appended to it (flushed
+    after each batch), so an audit can tell exactly which events the broker accepted.
+    """
+
+    ack_log: IO[str] | None = None
     acked: int = 0
     failed: int = 0
     first_error: KafkaError | None = field(default=None)
 
-    def __call__(self, err: KafkaError | None, _msg: Message) -> None:
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.acked += 1
+            if self.ack_log is not None:
+                self.ack_log.write(f"{msg.partition()} {msg.offset()}\n")
         else:
             self.failed += 1
             self.first_error = self.first_error or err
+
+    def flush_log(self) -> None:
+        if self.ack_log is not None:
+            self.ack_log.flush()
 
 
 def send(
@@ -65,14 +78,29 @@ def send(
 
 
 def replay(
-    path: Path, common: CommonSettings, rate_limit: float = 0.0, show_progress: bool = True
+    path: Path,
+    common: CommonSettings,
+    rate_limit: float = 0.0,
+    show_progress: bool = True,
+    ack_log: Path | None = None,
 ) -> int:
     """Publish every row of `path` to raw; return the number acknowledged by the broker."""
     check_readable(path)
     kafka_clients.wait_for_broker(common.bootstrap_servers)
+    with contextlib.ExitStack() as stack:
+        log_file = stack.enter_context(ack_log.open("a")) if ack_log else None
+        return _replay(path, common, rate_limit, show_progress, Deliveries(log_file))
+
+
+def _replay(
+    path: Path,
+    common: CommonSettings,
+    rate_limit: float,
+    show_progress: bool,
+    deliveries: Deliveries,
+) -> int:
     topic = Topics(common.topic_prefix).raw
     producer = kafka_clients.producer(common.bootstrap_servers)
-    deliveries = Deliveries()
     headers: Headers = [("headrace.source_file", path.name.encode())]
     started, sent = time.monotonic(), 0
     columns = (
@@ -85,12 +113,14 @@ def replay(
         task = progress.add_task(path.name, total=count_rows(path))
         for batch in read_batches(path):
             send(producer, topic, batch, headers, deliveries)
+            deliveries.flush_log()
             crash_point("producer.after_batch")
             sent += len(batch)
             progress.update(task, advance=len(batch))
             if rate_limit > 0:
                 time.sleep(max(0.0, sent / rate_limit - (time.monotonic() - started)))
         remaining = producer.flush(60)
+        deliveries.flush_log()
     metrics.EVENTS_OUT.labels(SERVICE, topic).inc(deliveries.acked)
     if remaining or deliveries.failed:
         raise OperatorError(

@@ -12,6 +12,7 @@ import pytest
 
 from headrace import warehouse
 from headrace.bucket import Bucket
+from headrace.invariants import Checker
 from headrace.pipeline import LocalPipeline
 from headrace.sample_events import generate
 from headrace.settings import CommonSettings
@@ -145,3 +146,31 @@ def _assert_http_endpoints(pipeline: LocalPipeline) -> None:
                 assert r.status == 200, (service, path)
         with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
             assert b"headrace_events" in r.read(), service
+
+
+def test_invariant_checker_passes_on_a_quiet_pipeline_and_catches_a_planted_duplicate(
+    make_settings: Callable[..., CommonSettings], start_pipeline: Start, tmp_path: Path
+) -> None:
+    common = make_settings()
+    pipeline = start_pipeline(common)
+    sample = tmp_path / "sample.jsonl"
+    generate(sample, 1_500, bad_ratio=0.1, seed=8)
+    ack_log = tmp_path / "acks.log"
+    replay(sample, common, show_progress=False, ack_log=ack_log)
+    wait_settled(common, 1_500, pipeline)
+    pipeline.stop()
+    assert len(ack_log.read_text().splitlines()) == 1_500
+
+    verdicts = Checker(common, ack_log).run()
+    assert [v.name for v in verdicts if not v.ok] == [], verdicts
+    assert {v.name.split()[0] for v in verdicts} == {f"I{i}" for i in (1, 2, 3, 4, 5, 6, 8, 11)}
+
+    # Plant a second copy of an error record: I1 and I2 must both see it.
+    bucket = Bucket.open(common.bucket_url)
+    first = bucket.glob("error/date=*/*.jsonl")[0]
+    bucket.write_atomic(
+        first.replace(bucket.root + "/", "").replace(".jsonl", "-copy.jsonl"),
+        bucket.read_bytes(first),
+    )
+    failed = {v.name.split()[0] for v in Checker(common, ack_log).run() if not v.ok}
+    assert {"I1", "I2"} <= failed

@@ -1,0 +1,259 @@
+"""The exactly-once invariants, checked after the pipeline is quiet (docs/guarantees.md).
+
+Used by the fault suite and by `headrace check`. Each check returns a `Verdict`; the truth about
+what entered the pipeline is the raw topic itself (and, when given, the producer's ack log: every
+acknowledged event must be on raw).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from headrace import kafka_clients, warehouse
+from headrace.bucket import Bucket
+from headrace.settings import CommonSettings
+from headrace.topics import Topics
+
+ERROR_FIELDS = ("source_topic", "source_partition", "source_offset", "stage", "reason", "problems")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+def read_topic(bootstrap: str, topic: str, isolation: str = "read_committed") -> list[TopicRecord]:
+    """Every record of `topic` from the start to the current end, as `isolation` sees them."""
+    consumer: Consumer = kafka_clients.consumer(
+        bootstrap, f"headrace-check-{uuid.uuid4().hex[:8]}", **{"isolation.level": isolation}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends: dict[int, int] = {}
+        starts = []
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+                starts.append(TopicPartition(topic, p, low))
+        consumer.assign(starts)
+        return list(_drain(consumer, ends))
+    finally:
+        consumer.close()
+
+
+def _drain(consumer: Consumer, ends: dict[int, int]) -> Iterator[TopicRecord]:
+    # A read_committed consumer never reaches the high watermark when it ends in a transaction
+    # marker, so stop at the position instead of the last record's offset.
+    idle = 0
+    while ends and idle < 20:
+        batch = consumer.consume(10_000, 0.5)
+        idle = 0 if batch else idle + 1
+        for m in batch:
+            if m.error() is None:
+                yield TopicRecord(m.partition() or 0, m.offset() or 0, m.value())
+        for tp in consumer.position(consumer.assignment()):
+            if tp.offset >= ends.get(tp.partition, 0):
+                ends.pop(tp.partition, None)
+
+
+def error_zone(bucket: Bucket) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(line)
+        for f in bucket.glob("error/date=*/*.jsonl")
+        for line in bucket.read_bytes(f).splitlines()
+    ]
+
+
+class Checker:
+    def __init__(self, common: CommonSettings, ack_log: Path | None = None) -> None:
+        self.common = common
+        self.topics = Topics(common.topic_prefix)
+        self.bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
+        self.ack_log = ack_log
+
+    def run(self) -> list[Verdict]:
+        try:
+            con = warehouse.connect(self.common, read_only=True)
+        except Exception as exc:  # I8 is exactly "it opens": any failure is the violation
+            return [Verdict("I8 catalog reopens", False, str(exc))]
+        bootstrap = self.common.bootstrap_servers
+        self.raw = read_topic(bootstrap, self.topics.raw)
+        self.errors = error_zone(self.bucket)
+        checks: list[Callable[[duckdb.DuckDBPyConnection], Verdict]] = [
+            self.conservation,
+            self.no_duplicates,
+            self.clean_zone,
+            self.no_aborted_reads,
+            self.monotonic_ledger,
+            self.summaries,
+            self.error_records,
+        ]
+        verdicts = [Verdict("I8 catalog reopens", True, "read-only attach succeeded")]
+        verdicts += [check(con) for check in checks]
+        con.close()
+        return sorted(verdicts, key=lambda v: int(v.name.split()[0][1:]))
+
+    def conservation(self, con: duckdb.DuckDBPyConnection) -> Verdict:
+        """I1: every raw offset is a fact row, a recorded duplicate, or an error record."""
+        raw = {(r.partition, r.offset): r.value for r in self.raw}
+        problems = []
+        if self.ack_log is not None:
+            acked = {
+                tuple(map(int, line.split())) for line in self.ack_log.read_text().splitlines()
+            }
+            missing = acked - raw.keys()
+            if missing:
+                problems.append(f"{len(missing)} acknowledged events not on raw")
+        rejected = {(e["source_partition"], e["source_offset"]) for e in self.errors}
+        if not rejected <= raw.keys():
+            problems.append(f"{len(rejected - raw.keys())} error records name no raw offset")
+        expected = Counter(_transaction_id(v) for k, v in raw.items() if k not in rejected)
+        loaded = Counter(
+            tid
+            for (tid,) in con.execute(
+                "SELECT transaction_id FROM transaction_fact UNION ALL "
+                "SELECT transaction_id FROM transaction_duplicate"
+            ).fetchall()
+        )
+        if expected != loaded:
+            problems.append(
+                f"valid raw events {sum(expected.values())} vs fact+duplicates "
+                f"{sum(loaded.values())}; missing {sum((expected - loaded).values())}, "
+                f"extra {sum((loaded - expected).values())}"
+            )
+        total = sum(loaded.values()) + len(self.errors)
+        if total != len(raw):
+            problems.append(f"{len(raw)} raw events but {total} fact+duplicates+errors")
+        detail = "; ".join(problems) or f"{len(raw)} raw = {total} fact+duplicates+errors"
+        return Verdict("I1 conservation", not problems, detail)
+
+    def no_duplicates(self, con: duckdb.DuckDBPyConnection) -> Verdict:
+        """I2: no source offset twice in the fact table or the error zone; first copy wins."""
+        dup_fact = con.execute(
+            "SELECT count(*) - count(DISTINCT (source_partition, source_offset)), "
+            "count(*) - count(DISTINCT transaction_id) FROM transaction_fact"
+        ).fetchone() or (0, 0)
+        keys = Counter((e["source_partition"], e["source_offset"]) for e in self.errors)
+        dup_errors = sum(n - 1 for n in keys.values() if n > 1)
+        ok = dup_fact == (0, 0) and dup_errors == 0
+        detail = (
+            f"fact: {dup_fact[0]} repeated offsets, {dup_fact[1]} repeated ids; "
+            f"error zone: {dup_errors} repeated offsets"
+        )
+        return Verdict("I2 no duplicates", ok, detail)
+
+    def clean_zone(self, con: duckdb.DuckDBPyConnection) -> Verdict:
+        """I3: referenced files readable, batch rows match lineage, ranges never overlap."""
+        files = [
+            r[0]
+            for r in con.execute(
+                "SELECT data_file FROM ducklake_list_files('lake', 'transaction_fact')"
+            ).fetchall()
+        ]
+        readable = (
+            con.execute("SELECT count(*) FROM read_parquet(?)", [files]).fetchone()
+            if files
+            else (0,)
+        )
+        fact = con.execute("SELECT count(*) FROM transaction_fact").fetchone()
+        mismatched = con.execute(
+            """SELECT count(*) FROM load_batch b
+               LEFT JOIN (SELECT batch_id, count(*) AS n FROM transaction_fact GROUP BY ALL) f
+               USING (batch_id) WHERE coalesce(f.n, 0) <> b.fact_rows"""
+        ).fetchone()
+        overlaps = con.execute(
+            """WITH r AS (
+                 SELECT unnest(from_json(ranges, '[{"partition":"INTEGER","first_offset":"BIGINT",
+                                                    "last_offset":"BIGINT"}]'), recursive := true)
+                 FROM load_batch)
+               SELECT count(*) FROM r a JOIN r b ON a.partition = b.partition
+                 AND a.first_offset < b.first_offset AND b.first_offset <= a.last_offset"""
+        ).fetchone()
+        temp = [f for f in self.bucket.glob("*/date=*/*") if not f.endswith(".jsonl")]
+        ok = readable == fact and mismatched == (0,) and overlaps == (0,)
+        detail = (
+            f"{len(files)} fact files readable with {readable} rows (fact {fact}); "
+            f"{mismatched} batches off their lineage; {overlaps} overlapping ranges; "
+            f"{len(temp)} unfinished temp files (invisible to *.jsonl readers)"
+        )
+        return Verdict("I3 clean zone = warehouse", ok, detail)
+
+    def no_aborted_reads(self, con: duckdb.DuckDBPyConnection) -> Verdict:
+        """I4: read_committed sees each validated event and each rejection exactly once."""
+        bootstrap = self.common.bootstrap_servers
+        validated = len(read_topic(bootstrap, self.topics.validated))
+        errors = len(read_topic(bootstrap, self.topics.error))
+        loaded = con.execute(
+            "SELECT (SELECT count(*) FROM transaction_fact) + "
+            "(SELECT count(*) FROM transaction_duplicate)"
+        ).fetchone()
+        ok = (validated,) == loaded and errors == len(self.errors)
+        detail = (
+            f"validated {validated} vs loaded {loaded}; error topic {errors} vs "
+            f"error zone {len(self.errors)}"
+        )
+        return Verdict("I4 no aborted reads", ok, detail)
+
+    def monotonic_ledger(self, con: duckdb.DuckDBPyConnection) -> Verdict:
+        """I5: per partition the ledger only moves forward, in the order batches committed."""
+        backwards = con.execute(
+            """SELECT count(*) FROM (
+                 SELECT next_offset, lag(next_offset) OVER (
+                     PARTITION BY consumer_group, topic, "partition" ORDER BY rowid) AS previous
+                 FROM offsets_ledger) WHERE next_offset <= previous"""
+        ).fetchone()
+        return Verdict("I5 monotonic progress", backwards == (0,), f"{backwards} backward steps")
+
+    def summaries(self, con: duckdb.DuckDBPyConnection) -> Verdict:
+        """I6: the daily summary equals a recomputation from the fact table."""
+        diff = con.execute(
+            """WITH recomputed AS (
+                   SELECT year, month, day, customer_region, count(*) AS n,
+                          round(sum(amount), 4) AS total FROM transaction_view GROUP BY ALL),
+               stored AS (SELECT year, month, day, customer_region, txn_count,
+                                 round(total_amount, 4) FROM transaction_daily_summary)
+               SELECT count(*) FROM ((FROM recomputed EXCEPT ALL FROM stored)
+                                     UNION ALL (FROM stored EXCEPT ALL FROM recomputed))"""
+        ).fetchone()
+        return Verdict("I6 summaries", diff == (0,), f"{diff} rows differ from a recomputation")
+
+    def error_records(self, _: duckdb.DuckDBPyConnection) -> Verdict:
+        """I11: every error record carries where it came from, why, and its original bytes."""
+        incomplete = [
+            e
+            for e in self.errors
+            if any(e.get(f) in (None, "", []) for f in ERROR_FIELDS)
+            or not ({"original", "original_base64"} & e.keys())
+        ]
+        return Verdict(
+            "I11 complete error records",
+            not incomplete,
+            f"{len(incomplete)} of {len(self.errors)} records incomplete",
+        )
+
+
+def _transaction_id(value: bytes | None) -> int | None:
+    try:
+        obj = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    return obj.get("transaction_id") if isinstance(obj, dict) else None
