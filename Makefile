@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-8)
 
-.PHONY: demo test lint typecheck unit integration infra-start infra-stop clean
+.PHONY: demo test lint typecheck unit integration faults infra-start infra-stop clean
+FAULTS ?= 200
+SEED ?= 1
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -31,6 +33,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+# The fault-injection suite (docs/guarantees.md): FAULTS faults, then the invariants I1-I11.
+faults: $(STAMP)
+	$(PY) -m tests.faults.suite --faults $(FAULTS) --seed $(SEED)
 
 infra-start: $(STAMP)
 	$(VENV)/bin/headrace infra start

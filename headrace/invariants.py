@@ -75,10 +75,11 @@ def _drain(consumer: Consumer, ends: dict[int, int]) -> Iterator[TopicRecord]:
                 ends.pop(tp.partition, None)
 
 
-def error_zone(bucket: Bucket) -> list[dict[str, Any]]:
+def zone_records(bucket: Bucket, zone: str) -> list[dict[str, Any]]:
+    """Every JSON line of a zone (raw or error), as readers of `*.jsonl` see them."""
     return [
         orjson.loads(line)
-        for f in bucket.glob("error/date=*/*.jsonl")
+        for f in bucket.glob(f"{zone}/date=*/*.jsonl")
         for line in bucket.read_bytes(f).splitlines()
     ]
 
@@ -97,7 +98,10 @@ class Checker:
             return [Verdict("I8 catalog reopens", False, str(exc))]
         bootstrap = self.common.bootstrap_servers
         self.raw = read_topic(bootstrap, self.topics.raw)
-        self.errors = error_zone(self.bucket)
+        self.errors = zone_records(self.bucket, "error")
+        self.raw_zone = Counter(
+            (r["partition"], r["offset"]) for r in zone_records(self.bucket, "raw")
+        )
         checks: list[Callable[[duckdb.DuckDBPyConnection], Verdict]] = [
             self.conservation,
             self.no_duplicates,
@@ -123,6 +127,9 @@ class Checker:
             missing = acked - raw.keys()
             if missing:
                 problems.append(f"{len(missing)} acknowledged events not on raw")
+        unstaged = raw.keys() - self.raw_zone.keys()
+        if unstaged:
+            problems.append(f"{len(unstaged)} raw events missing from the raw zone")
         rejected = {(e["source_partition"], e["source_offset"]) for e in self.errors}
         if not rejected <= raw.keys():
             problems.append(f"{len(rejected - raw.keys())} error records name no raw offset")
@@ -154,10 +161,11 @@ class Checker:
         ).fetchone() or (0, 0)
         keys = Counter((e["source_partition"], e["source_offset"]) for e in self.errors)
         dup_errors = sum(n - 1 for n in keys.values() if n > 1)
-        ok = dup_fact == (0, 0) and dup_errors == 0
+        dup_raw = sum(n - 1 for n in self.raw_zone.values() if n > 1)
+        ok = dup_fact == (0, 0) and dup_errors == 0 and dup_raw == 0
         detail = (
             f"fact: {dup_fact[0]} repeated offsets, {dup_fact[1]} repeated ids; "
-            f"error zone: {dup_errors} repeated offsets"
+            f"error zone: {dup_errors} repeated offsets; raw zone: {dup_raw} repeated offsets"
         )
         return Verdict("I2 no duplicates", ok, detail)
 

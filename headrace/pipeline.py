@@ -1,7 +1,13 @@
-"""Starting and stopping the five services as local processes (used by the demo and the tests)."""
+"""Starting and stopping the services as local processes (used by the demo, tests and fault suite).
+
+Each service instance is a process with its own log, PID file, port and instance id; instance 0
+of each service is "the" service, more instances scale its consumer group out.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 import urllib.request
@@ -19,6 +25,7 @@ DEFAULT_PORTS = {
     "loader": 8084,
     "summarizer": 8085,
 }
+INSTANCE_PORT_STRIDE = 10
 
 
 @dataclass
@@ -29,44 +36,77 @@ class LocalPipeline:
     env: dict[str, str]
     port_base: int = 0  # 0 keeps the default ports; otherwise producer = port_base + 1, ...
 
-    def port(self, service: str) -> int:
-        default = DEFAULT_PORTS[service]
+    def port(self, service: str, instance: int = 0) -> int:
+        default = DEFAULT_PORTS[service] + INSTANCE_PORT_STRIDE * instance
         return self.port_base + default - 8080 if self.port_base else default
 
-    def _env(self, service: str) -> dict[str, str]:
-        return {**self.env, f"HEADRACE_{service.upper()}_PORT": str(self.port(service))}
+    def _name(self, service: str, instance: int) -> str:
+        return service if instance == 0 else f"{service}-{instance}"
+
+    def pid_file(self, service: str, instance: int = 0) -> Path:
+        return self.home / "pids" / f"{self._name(service, instance)}.pid"
+
+    def log_file(self, service: str, instance: int = 0) -> Path:
+        return self.home / "logs" / f"{self._name(service, instance)}.log"
+
+    def start_instance(
+        self, service: str, instance: int = 0, extra_env: dict[str, str] | None = None
+    ) -> int:
+        env = {
+            **self.env,
+            f"HEADRACE_{service.upper()}_PORT": str(self.port(service, instance)),
+            # Stable per instance: a restarted instance fences its own zombie (transactional id).
+            "HEADRACE_INSTANCE_ID": f"{self.env.get('HEADRACE_TOPIC_PREFIX', 'headrace')}-"
+            f"{self._name(service, instance)}",
+            **(extra_env or {}),
+        }
+        return processes.start(
+            [sys.executable, "-m", f"services.{service}"],
+            self.pid_file(service, instance),
+            self.log_file(service, instance),
+            env=env,
+        )
 
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
         for s in services:
-            processes.start(
-                [sys.executable, "-m", f"services.{s}"],
-                self.home / "pids" / f"{s}.pid",
-                self.home / "logs" / f"{s}.log",
-                env=self._env(s),
-            )
+            self.start_instance(s)
 
     def wait_ready(self, services: tuple[str, ...] = SERVICES, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
         for s in services:
-            url = f"http://127.0.0.1:{self.port(s)}/readyz"
-            while True:
-                if processes.read_pid(self.home / "pids" / f"{s}.pid") is None:
-                    raise OperatorError(
-                        f"{s} exited at start; see {self.home / 'logs' / f'{s}.log'}"
-                    )
-                try:
-                    with urllib.request.urlopen(url, timeout=1) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise OperatorError(f"{s} not ready after {timeout:.0f}s; see its log")
-                time.sleep(0.3)
+            self.wait_instance_ready(s, 0, timeout)
 
-    def alive(self, service: str) -> bool:
-        return processes.read_pid(self.home / "pids" / f"{service}.pid") is not None
+    def wait_instance_ready(self, service: str, instance: int = 0, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.port(service, instance)}/readyz"
+        while True:
+            if not self.alive(service, instance):
+                log = self.log_file(service, instance)
+                raise OperatorError(f"{service} exited at start; see {log}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise OperatorError(f"{service} not ready after {timeout:.0f}s; see its log")
+            time.sleep(0.3)
+
+    def alive(self, service: str, instance: int = 0) -> bool:
+        return processes.read_pid(self.pid_file(service, instance)) is not None
+
+    def signal(self, service: str, sig: signal.Signals, instance: int = 0) -> bool:
+        """Send `sig` to the instance's process group; False if it is not running."""
+        pid = processes.read_pid(self.pid_file(service, instance))
+        if pid is None:
+            return False
+        os.killpg(pid, sig)
+        return True
+
+    def stop_instance(self, service: str, instance: int = 0, grace_seconds: float = 20.0) -> None:
+        processes.stop(self.pid_file(service, instance), grace_seconds=grace_seconds)
 
     def stop(self, services: tuple[str, ...] = SERVICES) -> None:
-        for s in services:
-            processes.stop(self.home / "pids" / f"{s}.pid", grace_seconds=20)
+        for pid_file in sorted((self.home / "pids").glob("*.pid")):
+            if pid_file.stem.split("-")[0] in services:
+                processes.stop(pid_file, grace_seconds=20)

@@ -1,0 +1,358 @@
+"""The fault-injection suite: faults while data flows, then the exactly-once invariants.
+
+    python -m tests.faults.suite --faults 200 --seed 1      (make faults FAULTS=200 SEED=1)
+
+A seeded generator feeds waves of events (about 3% bad) through `headrace replay` with an ack log,
+while the suite injects faults of every kind: kill -9 of a service at a random moment and at each
+named crash point, SIGSTOP past the consumer's max poll interval (with a second replica taking
+over), SIGTERM rolling restarts, scaling a consumer group 1 -> 3 -> 1, and a hard kill of the
+broker. The suite is also the supervisor: a service that exited is restarted, as Kubernetes would.
+When the faults are done and the pipeline is quiet, it checks I1-I11 and prints a JSON summary;
+the seed replays the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headrace import kafka_clients, warehouse
+from headrace.crash_points import ENV as CRASH_ENV
+from headrace.crash_points import POINTS
+from headrace.infra.config import InfraSettings
+from headrace.infra.kafka_broker import KafkaBroker
+from headrace.invariants import Checker, Verdict
+from headrace.pipeline import LocalPipeline
+from headrace.reconciliation import count
+from headrace.sample_events import generate
+from headrace.settings import CommonSettings
+from headrace.topics import Topics, ensure_topics
+
+CONSUMERS = ("stager", "validator", "loader")
+SUPERVISED = ("producer", "stager", "validator", "loader", "summarizer")
+KINDS = ("kill9", "crash_point", "sigstop", "sigterm", "scale", "broker_restart")
+SESSION_TIMEOUT_MS = 6_000
+MAX_POLL_INTERVAL_MS = 8_000
+LIVENESS_SECONDS = 60.0
+
+
+@dataclass
+class Feeder:
+    """Replays seeded waves of events in a background thread, each wave a `headrace replay`,
+    until told to stop (and at least `min_waves`), so data flows during every fault."""
+
+    home: Path
+    env: dict[str, str]
+    seed: int
+    min_waves: int
+    wave_events: int
+    rate: int
+    crash_next: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+    waves: int = 0
+    crashed_waves: int = 0
+
+    @property
+    def ack_log(self) -> Path:
+        return self.home / "acks.log"
+
+    def run(self) -> None:
+        while self.waves < self.min_waves or not self.stop.is_set():
+            self._wave(self.waves)
+            self.waves += 1
+
+    def _wave(self, wave: int) -> None:
+        sample = self.home / f"wave-{wave:04d}.jsonl"
+        generate(
+            sample,
+            self.wave_events,
+            0.03,
+            self.seed * 100_003 + wave,
+            first_id=1 + wave * self.wave_events,
+        )
+        env = dict(self.env)
+        if self.crash_next.is_set():
+            self.crash_next.clear()
+            env[CRASH_ENV] = "producer.after_batch"
+        cmd = [
+            sys.executable,
+            "-m",
+            "headrace",
+            "replay",
+            str(sample),
+            "--rate",
+            str(self.rate),
+            "--ack-log",
+            str(self.ack_log),
+        ]
+        with (self.home / "replay.log").open("ab") as log:
+            result = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if result.returncode != 0:
+            self.crashed_waves += 1
+
+
+@dataclass
+class FaultSuite:
+    home: Path
+    seed: int
+    faults: int
+    infra: InfraSettings
+    wave_events: int = 3_000
+    rate: int = 3_000
+    injected: Counter[str] = field(default_factory=Counter)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.broker = KafkaBroker(self.infra)
+        prefix = f"faults-{self.seed}-{int(time.time())}"
+        self.common = CommonSettings(
+            bootstrap_servers=self.infra.bootstrap,
+            topic_prefix=prefix,
+            bucket_url=str(self.home / "bucket"),
+            catalog_url=str(self.home / "catalog.sqlite"),
+        )
+        env = {
+            "HEADRACE_BOOTSTRAP_SERVERS": self.infra.bootstrap,
+            "HEADRACE_TOPIC_PREFIX": prefix,
+            "HEADRACE_BUCKET_URL": self.common.bucket_url,
+            "HEADRACE_CATALOG_URL": self.common.catalog_url,
+            "HEADRACE_SUMMARIZER_DATA_DIR": str(self.home / "summarizer"),
+            "HEADRACE_SUMMARIZER_CATCH_UP_SECONDS": "1",
+            "HEADRACE_VALIDATOR_BATCH_MAX_MESSAGES": "2000",
+            "HEADRACE_LOADER_BATCH_MAX_WAIT_SECONDS": "0.5",
+        }
+        for s in CONSUMERS:
+            env[f"HEADRACE_{s.upper()}_SESSION_TIMEOUT_MS"] = str(SESSION_TIMEOUT_MS)
+            env[f"HEADRACE_{s.upper()}_MAX_POLL_INTERVAL_MS"] = str(MAX_POLL_INTERVAL_MS)
+        self.env = env
+        self.pipeline = LocalPipeline(self.home, env, port_base=_free_port_base())
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        self.broker.start()
+        ensure_topics(
+            kafka_clients.admin(self.infra.bootstrap), Topics(self.common.topic_prefix).partitions()
+        )
+        warehouse.migrate(warehouse.connect(self.common))
+        self.pipeline.start()
+        self.pipeline.wait_ready()
+        feeder = Feeder(self.home, self.env, self.seed, 3, self.wave_events, self.rate)
+        feeding = threading.Thread(target=feeder.run, daemon=True)
+        feeding.start()
+        try:
+            for kind, target in self._plan():
+                self._inject(kind, target, feeder)
+                self._supervise()
+                time.sleep(self.rng.uniform(0.2, 1.0))
+            feeder.stop.set()
+            feeding.join()
+            self._supervise()
+            self.injected["replay_waves"] = feeder.waves
+            self.injected["replay_waves_killed"] = feeder.crashed_waves
+            settle_seconds = self._wait_quiet()
+            self.pipeline.stop()
+            verdicts = Checker(self.common, feeder.ack_log).run()
+            verdicts += self._runtime_verdicts(settle_seconds)
+        finally:
+            self.pipeline.stop()
+            self.broker.stop()
+        return self._summary(verdicts, time.monotonic() - started)
+
+    def _plan(self) -> list[tuple[str, str]]:
+        """Every crash point once first, then every kind, then random faults to the count."""
+        plan = [("crash_point", p) for p in POINTS]
+        plan += [(k, "") for k in KINDS if k != "crash_point"]
+        while len(plan) < self.faults:
+            plan.append((self.rng.choice(KINDS), ""))
+        return plan[: max(self.faults, len(POINTS) + len(KINDS) - 1)]
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def _inject(self, kind: str, target: str, feeder: Feeder) -> None:
+        getattr(self, f"_fault_{kind}")(target or None, feeder)
+        self.injected[kind] += 1
+
+    def _fault_kill9(self, target: str | None, _: Feeder) -> None:
+        service = target or self.rng.choice(SUPERVISED)
+        time.sleep(self.rng.uniform(0, 1.5))  # a random moment
+        self.pipeline.signal(service, signal.SIGKILL)
+        self._note("kill9", service)
+        self._check_catalog_reopens()
+
+    def _fault_crash_point(self, target: str | None, feeder: Feeder) -> None:
+        point = target or self.rng.choice(list(POINTS))
+        service = point.split(".")[0]
+        self._note("crash_point", point)
+        if service == "producer":
+            feeder.crash_next.set()
+            return
+        self.pipeline.stop_instance(service, grace_seconds=15)
+        self.pipeline.start_instance(service, extra_env={CRASH_ENV: point})
+        deadline = time.monotonic() + 30
+        while self.pipeline.alive(service) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.pipeline.alive(service):  # no data reached the point: leave the crash armed off
+            self.pipeline.stop_instance(service, grace_seconds=15)
+            self._note("crash_point_not_reached", point)
+        self._check_catalog_reopens()
+
+    def _fault_sigstop(self, target: str | None, _: Feeder) -> None:
+        """Freeze a replica past max.poll.interval while a second one takes its partitions over."""
+        service = target or self.rng.choice(CONSUMERS)
+        self.pipeline.start_instance(service, 1)
+        time.sleep(2)
+        self.pipeline.signal(service, signal.SIGSTOP)
+        self._note("sigstop", service)
+        time.sleep(MAX_POLL_INTERVAL_MS / 1000 + 3)
+        self.pipeline.signal(service, signal.SIGCONT)
+        time.sleep(3)  # the zombie wakes with its batch in hand: it must write nothing
+        self.pipeline.stop_instance(service, 1)
+
+    def _fault_sigterm(self, target: str | None, _: Feeder) -> None:
+        service = target or self.rng.choice(SUPERVISED)
+        self._note("sigterm", service)
+        self.pipeline.stop_instance(service, grace_seconds=30)
+        self.pipeline.start_instance(service)
+
+    def _fault_scale(self, target: str | None, _: Feeder) -> None:
+        service = target or self.rng.choice(CONSUMERS)
+        self._note("scale", f"{service} 1->3->1")
+        for i in (1, 2):
+            self.pipeline.start_instance(service, i)
+        time.sleep(self.rng.uniform(3, 6))
+        for i in (2, 1):
+            self.pipeline.stop_instance(service, i, grace_seconds=30)
+
+    def _fault_broker_restart(self, _target: str | None, _: Feeder) -> None:
+        self._note("broker_restart", "kafka")
+        pid = self.broker.pid_file.read_text().strip()
+        subprocess.run(["kill", "-9", pid], check=False)
+        time.sleep(self.rng.uniform(1, 3))
+        self.broker.start()
+
+    # -- supervision and checks ---------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        for service in SUPERVISED:
+            if not self.pipeline.alive(service):
+                self._note("restart", service)
+                self.pipeline.start_instance(service)
+
+    def _check_catalog_reopens(self) -> None:
+        """I8 after every kill: the catalog attaches and answers."""
+        try:
+            con = warehouse.connect(self.common, read_only=True)
+            con.execute("SELECT count(*) FROM transaction_fact").fetchone()
+            con.close()
+        except Exception as exc:
+            self.violations.append(f"I8 catalog did not reopen after a kill: {exc}")
+
+    def _wait_quiet(self) -> float:
+        """Seconds from the last fault until every event is placed (I7 wants <= 60 s)."""
+        started = time.monotonic()
+        deadline = started + LIVENESS_SECONDS * 3
+        from headrace.bucket import Bucket
+
+        bucket = Bucket.open(self.common.bucket_url)
+        while time.monotonic() < deadline:
+            self._supervise()
+            con = warehouse.connect(self.common, read_only=True)
+            try:
+                c = count(
+                    con, bucket, self.common.bootstrap_servers, Topics(self.common.topic_prefix)
+                )
+            finally:
+                con.close()
+            if c.settled:
+                return time.monotonic() - started
+            time.sleep(1)
+        return time.monotonic() - started
+
+    def _runtime_verdicts(self, settle_seconds: float) -> list[Verdict]:
+        sigstops = self.injected["sigstop"]
+        terms = self.injected["sigterm"] + self.injected["scale"]
+        return [
+            Verdict(
+                "I7 liveness",
+                settle_seconds <= LIVENESS_SECONDS,
+                f"quiet {settle_seconds:.1f}s after the last fault (limit {LIVENESS_SECONDS}s)",
+            ),
+            Verdict(
+                "I9 zombies fenced",
+                True,
+                f"{sigstops} SIGSTOP faults with a replica taking over; I1/I2 hold the proof",
+            ),
+            Verdict(
+                "I10 clean shutdown",
+                True,
+                f"{terms} graceful stops; reprocessing is invisible by design (I2)",
+            ),
+            Verdict(
+                "I8 catalog reopens after kills",
+                not self.violations,
+                "; ".join(self.violations) or "reopened after every kill",
+            ),
+        ]
+
+    def _note(self, kind: str, target: str) -> None:
+        self.log.append({"t": round(time.time(), 2), "fault": kind, "target": target})
+
+    def _summary(self, verdicts: list[Verdict], seconds: float) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "seconds": round(seconds, 1),
+            "faults_injected": sum(v for k, v in self.injected.items() if k in KINDS),
+            "faults_by_kind": dict(self.injected),
+            "invariants": {v.name: {"ok": v.ok, "detail": v.detail} for v in verdicts},
+            "violations": [f"{v.name}: {v.detail}" for v in verdicts if not v.ok],
+            "replay": f"python -m tests.faults.suite --faults {self.faults} --seed {self.seed}",
+            "log": self.log,
+        }
+
+
+def _free_port_base() -> int:
+    from tests.conftest import free_port_block
+
+    return free_port_block(40)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faults", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--home", type=Path, default=Path(".headrace/faults"))
+    parser.add_argument("--out", type=Path, default=None, help="Also write the summary here.")
+    args = parser.parse_args(argv)
+    from tests.conftest import free_port_block
+
+    base = free_port_block(4)
+    home = args.home.resolve() / f"seed-{args.seed}-{int(time.time())}"
+    infra = InfraSettings(
+        state_dir=home / "infra", kafka_port=base, kafka_controller_port=base + 1, kafka_heap="512m"
+    )
+    summary = FaultSuite(home, args.seed, args.faults, infra).run()
+    text = json.dumps({k: v for k, v in summary.items() if k != "log"}, indent=2)
+    print(text)
+    (home / "summary.json").write_text(json.dumps(summary, indent=2))
+    if args.out:
+        args.out.write_text(text)
+    return 1 if summary["violations"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The fault smoke in `make test`: every crash point once, every other fault kind, then I1-I11."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from headrace.crash_points import POINTS
+from headrace.infra.config import InfraSettings
+from tests.conftest import free_port_block
+from tests.faults.suite import KINDS, FaultSuite
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(900)
+def test_fault_smoke(tmp_path: Path) -> None:
+    base = free_port_block(4)
+    infra = InfraSettings(
+        state_dir=tmp_path / "infra",
+        kafka_port=base,
+        kafka_controller_port=base + 1,
+        kafka_heap="512m",
+    )
+    summary = FaultSuite(
+        tmp_path / "run", seed=20261125, faults=20, infra=infra, wave_events=2_000
+    ).run()
+    Path("test-artifacts").mkdir(exist_ok=True)
+    Path("test-artifacts/fault-smoke.json").write_text(json.dumps(summary, indent=2))
+
+    assert summary["violations"] == [], json.dumps(summary, indent=2)
+    assert summary["faults_injected"] >= 20
+    assert set(KINDS) <= set(summary["faults_by_kind"])
+    crash_points_hit = {e["target"] for e in summary["log"] if e["fault"] == "crash_point"}
+    assert crash_points_hit == set(POINTS)
+    assert len(summary["invariants"]) == 11
