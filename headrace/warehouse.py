@@ -70,7 +70,8 @@ def connect(settings: CommonSettings, read_only: bool = False) -> duckdb.DuckDBP
     if read_only:
         options += ", READ_ONLY"
     try:
-        con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})")
+        # Attaching reads the catalog, so it can meet a writer's lock like any transaction.
+        with_retries(lambda: con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})"))
     except duckdb.Error as exc:
         raise OperatorError(
             f"cannot open the warehouse catalog {settings.catalog_url} "
