@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from dataclasses import dataclass
@@ -64,6 +65,11 @@ class Bucket:
         found = self.fs.glob(self.url(pattern))
         prefix = "gs://" if not self.is_local else ""
         return sorted(f"{prefix}{p}" if not p.startswith(prefix) else p for p in found)
+
+    def delete(self, url: str) -> None:
+        """Remove an object or file; one already gone is fine."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(url)
 
     def read_bytes(self, url: str) -> bytes:
         data = self.fs.cat_file(url)

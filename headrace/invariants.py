@@ -177,27 +177,25 @@ class Checker:
                 "SELECT data_file FROM ducklake_list_files('lake', 'transaction_fact')"
             ).fetchall()
         ]
-        readable = (
-            con.execute("SELECT count(*) FROM read_parquet(?)", [files]).fetchone()
-            if files
-            else (0,)
-        )
-        fact = con.execute("SELECT count(*) FROM transaction_fact").fetchone()
-        mismatched = con.execute(
+        readable = _scalar(con, "SELECT count(*) FROM read_parquet(?)", [files]) if files else 0
+        fact = _scalar(con, "SELECT count(*) FROM transaction_fact")
+        mismatched = _scalar(
+            con,
             """SELECT count(*) FROM load_batch b
                LEFT JOIN (SELECT batch_id, count(*) AS n FROM transaction_fact GROUP BY ALL) f
-               USING (batch_id) WHERE coalesce(f.n, 0) <> b.fact_rows"""
-        ).fetchone()
-        overlaps = con.execute(
+               USING (batch_id) WHERE coalesce(f.n, 0) <> b.fact_rows""",
+        )
+        overlaps = _scalar(
+            con,
             """WITH r AS (
                  SELECT unnest(from_json(ranges, '[{"partition":"INTEGER","first_offset":"BIGINT",
                                                     "last_offset":"BIGINT"}]'), recursive := true)
                  FROM load_batch)
                SELECT count(*) FROM r a JOIN r b ON a.partition = b.partition
-                 AND a.first_offset < b.first_offset AND b.first_offset <= a.last_offset"""
-        ).fetchone()
+                 AND a.first_offset < b.first_offset AND b.first_offset <= a.last_offset""",
+        )
         temp = [f for f in self.bucket.glob("*/date=*/*") if not f.endswith(".jsonl")]
-        ok = readable == fact and mismatched == (0,) and overlaps == (0,)
+        ok = readable == fact and mismatched == 0 and overlaps == 0
         detail = (
             f"{len(files)} fact files readable with {readable} rows (fact {fact}); "
             f"{mismatched} batches off their lineage; {overlaps} overlapping ranges; "
@@ -210,11 +208,12 @@ class Checker:
         bootstrap = self.common.bootstrap_servers
         validated = len(read_topic(bootstrap, self.topics.validated))
         errors = len(read_topic(bootstrap, self.topics.error))
-        loaded = con.execute(
+        loaded = _scalar(
+            con,
             "SELECT (SELECT count(*) FROM transaction_fact) + "
-            "(SELECT count(*) FROM transaction_duplicate)"
-        ).fetchone()
-        ok = (validated,) == loaded and errors == len(self.errors)
+            "(SELECT count(*) FROM transaction_duplicate)",
+        )
+        ok = validated == loaded and errors == len(self.errors)
         detail = (
             f"validated {validated} vs loaded {loaded}; error topic {errors} vs "
             f"error zone {len(self.errors)}"
@@ -223,26 +222,28 @@ class Checker:
 
     def monotonic_ledger(self, con: duckdb.DuckDBPyConnection) -> Verdict:
         """I5: per partition the ledger only moves forward, in the order batches committed."""
-        backwards = con.execute(
+        backwards = _scalar(
+            con,
             """SELECT count(*) FROM (
                  SELECT next_offset, lag(next_offset) OVER (
                      PARTITION BY consumer_group, topic, "partition" ORDER BY rowid) AS previous
-                 FROM offsets_ledger) WHERE next_offset <= previous"""
-        ).fetchone()
-        return Verdict("I5 monotonic progress", backwards == (0,), f"{backwards} backward steps")
+                 FROM offsets_ledger) WHERE next_offset <= previous""",
+        )
+        return Verdict("I5 monotonic progress", backwards == 0, f"{backwards} backward steps")
 
     def summaries(self, con: duckdb.DuckDBPyConnection) -> Verdict:
         """I6: the daily summary equals a recomputation from the fact table."""
-        diff = con.execute(
+        diff = _scalar(
+            con,
             """WITH recomputed AS (
                    SELECT year, month, day, customer_region, count(*) AS n,
                           round(sum(amount), 4) AS total FROM transaction_view GROUP BY ALL),
                stored AS (SELECT year, month, day, customer_region, txn_count,
                                  round(total_amount, 4) FROM transaction_daily_summary)
                SELECT count(*) FROM ((FROM recomputed EXCEPT ALL FROM stored)
-                                     UNION ALL (FROM stored EXCEPT ALL FROM recomputed))"""
-        ).fetchone()
-        return Verdict("I6 summaries", diff == (0,), f"{diff} rows differ from a recomputation")
+                                     UNION ALL (FROM stored EXCEPT ALL FROM recomputed))""",
+        )
+        return Verdict("I6 summaries", diff == 0, f"{diff} rows differ from a recomputation")
 
     def error_records(self, _: duckdb.DuckDBPyConnection) -> Verdict:
         """I11: every error record carries where it came from, why, and its original bytes."""
@@ -257,6 +258,11 @@ class Checker:
             not incomplete,
             f"{len(incomplete)} of {len(self.errors)} records incomplete",
         )
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
+    row = con.execute(sql, params or []).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _transaction_id(value: bytes | None) -> int | None:

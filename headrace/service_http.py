@@ -8,6 +8,9 @@ answer (partitions assigned and recent progress).
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+log = logging.getLogger(__name__)
 ReadyCheck = Callable[[], tuple[bool, str]]
 
 
@@ -31,6 +35,25 @@ class Heartbeat:
     def alive(self) -> tuple[bool, str]:
         silence = time.monotonic() - self._last
         return silence <= self.max_silence, f"main loop last turned {silence:.1f}s ago"
+
+    def start_watchdog(self, exit_code: int = 70) -> None:
+        """End the process when the main loop stays silent past max_silence.
+
+        A service that cannot make progress must not linger alive and stuck (a hung client call,
+        a lock that never comes): it exits non-zero and its supervisor restarts it, which is
+        always safe here because every stage resumes from durable offsets.
+        """
+
+        def watch() -> None:
+            while True:
+                time.sleep(min(5.0, self.max_silence / 4))
+                ok, detail = self.alive()
+                if not ok:
+                    log.critical("watchdog: %s; exiting so the supervisor restarts us", detail)
+                    faulthandler.dump_traceback(all_threads=True)  # where it was stuck, for the log
+                    os._exit(exit_code)
+
+        threading.Thread(target=watch, daemon=True, name="watchdog").start()
 
 
 def build_app(

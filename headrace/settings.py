@@ -41,6 +41,9 @@ class CommonSettings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address of the health/metrics server.")
     log_level: str = Field("INFO", description="Python logging level.")
+    watchdog_seconds: float = Field(
+        120.0, description="Exit (for a restart) when the main loop is stuck this long."
+    )
 
 
 class ConsumerServiceSettings(BaseSettings):

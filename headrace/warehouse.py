@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +51,22 @@ def catalog_dsn(catalog_url: str) -> tuple[str, str]:
         return f"ducklake:{catalog_url}", "postgres"
     path = Path(resolve_local(catalog_url))
     path.parent.mkdir(parents=True, exist_ok=True)
+    use_wal(path)
     return f"ducklake:sqlite:{path}", "sqlite"
+
+
+def use_wal(path: Path) -> None:
+    """Put a SQLite catalog in WAL mode (once; the mode is stored in the file).
+
+    In the default rollback-journal mode any open read transaction (a dashboard, a metrics
+    scrape, a paused process) blocks every commit; the fault suite saw a loader locked out for
+    minutes. In WAL mode readers never block the writer, and a transaction that read a snapshot
+    someone else has since committed over still fails its commit with "database is locked", so
+    the loader's ledger check inside its transaction stays a real fence (it retries and re-reads).
+    """
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        if db.execute("PRAGMA journal_mode").fetchone() != ("wal",):
+            db.execute("PRAGMA journal_mode=WAL")
 
 
 def connect(settings: CommonSettings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -86,7 +102,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def with_retries(
-    work: Callable[[], T], attempts: int = 30, base_delay: float = 0.05, max_delay: float = 2.0
+    work: Callable[[], T],
+    attempts: int = 30,
+    base_delay: float = 0.05,
+    max_delay: float = 2.0,
+    on_retry: Callable[[], None] | None = None,
 ) -> T:
     """Run `work` (a whole transaction) again on a catalog lock or commit conflict."""
     for attempt in range(attempts):
@@ -98,7 +118,39 @@ def with_retries(
             delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
             log.info("warehouse busy (%s); retrying in %.2fs", str(exc).splitlines()[0], delay)
             time.sleep(delay)
+            if on_retry is not None:
+                on_retry()
     raise AssertionError("unreachable")
+
+
+class Session:
+    """A warehouse connection whose transactions are retried, each retry on a fresh connection.
+
+    Seen in the fault suite: after a DuckLake commit fails on a locked SQLite catalog, the same
+    connection can keep the catalog locked for every later attempt (its own and everyone else's).
+    Reconnecting before a retry clears that state.
+    """
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        read_only: bool = False,
+        on_retry: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings, self.read_only, self.on_retry = settings, read_only, on_retry
+        self.con = connect(settings, read_only)
+
+    def transact(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        return with_retries(
+            lambda: in_transaction(self.con, lambda: work(self.con)), on_retry=self.reconnect
+        )
+
+    def reconnect(self) -> None:
+        if self.on_retry is not None:
+            self.on_retry()
+        with contextlib.suppress(duckdb.Error):
+            self.con.close()
+        self.con = connect(self.settings, self.read_only)
 
 
 def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:

@@ -18,7 +18,7 @@ import duckdb
 import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from headrace import kafka_clients, metrics, warehouse
+from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
 from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets, position
 from headrace.crash_points import crash_point
 from headrace.schema_registry import default_registry
@@ -58,20 +58,20 @@ def batch_files(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
 class LoaderHandler:
     def __init__(
         self,
-        con: duckdb.DuckDBPyConnection,
+        session: warehouse.Session,
         producer: Producer,
         topics: Topics,
         group_id: str,
         instance: str,
         salt: str,
     ) -> None:
-        self.con, self.producer, self.topics = con, producer, topics
+        self.session, self.producer, self.topics = session, producer, topics
         self.group_id, self.instance, self.salt = group_id, instance, salt
         self.registry = default_registry()
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        ledger = warehouse.with_retries(
-            lambda: ledger_offsets(self.con, self.group_id, self.topics.validated)
+        ledger = self.session.transact(
+            lambda con: ledger_offsets(con, self.group_id, self.topics.validated)
         )
         for p in partitions:
             if p.partition in ledger:
@@ -83,12 +83,15 @@ class LoaderHandler:
             decoded = [
                 (self.registry.decode(m.value() or b""), Source(*position(m))) for m in messages
             ]
-            manifest = warehouse.with_retries(
-                lambda: warehouse.in_transaction(self.con, lambda: self._land(decoded, batch_id))
-            )
+            manifest = self.session.transact(lambda con: self._land(con, decoded, batch_id))
+            metrics.commit_done(SERVICE)
             crash_point("loader.after_commit")
             if manifest is not None:
-                manifest["files"] = batch_files(self.con, batch_id)
+                # Counted after COMMIT: the transaction above may have run more than once.
+                metrics.EVENTS_OUT.labels(SERVICE, "transaction_fact").inc(manifest["rows"])
+                metrics.EVENTS_REJECTED.labels(SERVICE, "DUPLICATE").inc(manifest["duplicates"])
+                manifest["files"] = batch_files(self.session.con, batch_id)
+                warehouse_metrics.batch_loaded(self.session.con, SERVICE, batch_id, decoded)
                 self._announce(manifest)
             crash_point("loader.after_manifest")
             commit_offsets(consumer, messages)
@@ -96,9 +99,11 @@ class LoaderHandler:
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
     def _land(
-        self, decoded: list[tuple[dict[str, Any], Source]], batch_id: str
+        self,
+        con: duckdb.DuckDBPyConnection,
+        decoded: list[tuple[dict[str, Any], Source]],
+        batch_id: str,
     ) -> dict[str, Any] | None:
-        con = self.con
         con.execute(f"CALL {warehouse.LAKE}.set_commit_message('headrace-loader', ?)", [batch_id])
         ledger = ledger_offsets(con, self.group_id, self.topics.validated)
         fresh = [(r, s) for r, s in decoded if s.offset >= ledger.get(s.partition, -1)]
@@ -139,8 +144,7 @@ class LoaderHandler:
         )
         con.unregister("batch")
         crash_point("loader.before_commit")
-        metrics.EVENTS_OUT.labels(SERVICE, "transaction_fact").inc(rows)
-        metrics.EVENTS_REJECTED.labels(SERVICE, "DUPLICATE").inc(duplicates)
+        metrics.commit_starting(SERVICE)
         return {
             "batch_id": batch_id,
             "loader_instance": self.instance,
@@ -158,6 +162,7 @@ class LoaderHandler:
         if self.producer.flush(30) > 0:
             # The summarizer also catches up from load_batch, so a lost manifest delays, not loses.
             log.error("manifest %s not acknowledged within 30 s", manifest["batch_id"])
+            metrics.BATCH_FAILURES.labels(SERVICE).inc()
 
 
 def _ranges(decoded: list[tuple[dict[str, Any], Source]]) -> list[dict[str, Any]]:
@@ -175,14 +180,17 @@ def build(
     common: CommonSettings, own: LoaderSettings, stop: StopFlag, hb: Heartbeat
 ) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
-    con = warehouse.connect(common)
-    warehouse.migrate(con)
+    session = warehouse.Session(
+        common, on_retry=lambda: metrics.BATCH_RETRIES.labels(SERVICE).inc()
+    )
+    warehouse.migrate(session.con)
     consumer = kafka_clients.consumer(
         common.bootstrap_servers, own.group_id, **own.consumer_overrides()
     )
     producer = kafka_clients.producer(common.bootstrap_servers)
     handler = LoaderHandler(
-        con, producer, topics, own.group_id, common.instance_id, common.account_key_salt
+        session, producer, topics, own.group_id, common.instance_id, common.account_key_salt
     )
     policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
-    return ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)
+    loop = ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)
+    return lag_metrics.watch(SERVICE, loop)

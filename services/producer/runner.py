@@ -157,6 +157,7 @@ def ingest_routes(app: web.Application, producer: Producer, topic: str) -> None:
             )
         remaining = await asyncio.get_running_loop().run_in_executor(None, producer.flush, 10)
         if remaining or deliveries.failed:
+            metrics.BATCH_FAILURES.labels(SERVICE).inc()
             return web.json_response(
                 {"error": "Kafka unavailable"}, status=503, headers={"Retry-After": "5"}
             )

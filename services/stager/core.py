@@ -1,13 +1,15 @@
 """Pure staging: Kafka records in, JSON-lines files (path + bytes) out. No Kafka imports.
 
-One file per (topic, partition) in a batch, named after the topic, partition and first offset and
-put in the date folder of its first record's timestamp. A batch redone after a crash starts at the
-same offset and so rewrites the same file: the zone never holds a record twice.
+One file per (topic, partition) in a batch, in the date folder of its first record's timestamp,
+named `<topic>.p<partition>.o<first>-<last>.<writer>.jsonl`. A file counts once its offsets are
+committed: a writer whose commit is refused deletes its files, and a new owner of a partition
+deletes the files at or after the committed offset that crashed writers left (see the runner).
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,19 +58,50 @@ def raw_line(r: Record) -> dict[str, Any]:
     }
 
 
+_NAME = re.compile(
+    r"(?P<topic>[^/]+)\.p(?P<partition>\d{3,})\.o(?P<first>\d{20})-(?P<last>\d{20})"
+    r"\.(?P<writer>[\w-]+)\.jsonl$"
+)
+
+
+@dataclass(frozen=True)
+class StagedName:
+    topic: str
+    partition: int
+    first: int
+    last: int
+    writer: str
+
+
+def parse_name(path: str) -> StagedName | None:
+    m = _NAME.search(path.rsplit("/", 1)[-1])
+    if m is None:
+        return None
+    g = m.groupdict()
+    return StagedName(g["topic"], int(g["partition"]), int(g["first"]), int(g["last"]), g["writer"])
+
+
+def safe_writer(instance_id: str) -> str:
+    return re.sub(r"[^\w-]", "_", instance_id)
+
+
 def stage(
-    zone: str, records: list[Record], to_line: Callable[[Record], dict[str, Any]]
+    zone: str, records: list[Record], to_line: Callable[[Record], dict[str, Any]], writer: str
 ) -> list[StagedFile]:
     groups: dict[tuple[str, int], list[Record]] = {}
     for r in records:
         groups.setdefault((r.topic, r.partition), []).append(r)
-    return [_file(zone, rs, to_line) for rs in groups.values()]
+    return [_file(zone, rs, to_line, safe_writer(writer)) for rs in groups.values()]
 
 
-def _file(zone: str, rs: list[Record], to_line: Callable[[Record], dict[str, Any]]) -> StagedFile:
+def _file(
+    zone: str, rs: list[Record], to_line: Callable[[Record], dict[str, Any]], writer: str
+) -> StagedFile:
     first = rs[0]
     day = datetime.fromtimestamp(first.timestamp_ms / 1000, UTC).strftime("%Y-%m-%d")
-    path = f"{zone}/date={day}/{first.topic}-{first.partition:03d}-{first.offset:020d}.jsonl"
+    last = rs[-1].offset
+    name = f"{first.topic}.p{first.partition:03d}.o{first.offset:020d}-{last:020d}.{writer}.jsonl"
+    path = f"{zone}/date={day}/{name}"
     data = b"".join(_lines(to_line(r) for r in rs))
     return StagedFile(path, data, len(rs))
 

@@ -7,9 +7,16 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from headrace import kafka_clients, metrics
+from headrace import kafka_clients, lag_metrics, metrics
 from headrace.bucket import Bucket
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets, position
+from headrace.consumer_loop import (
+    BatchPolicy,
+    ConsumerLoop,
+    StopFlag,
+    commit_offsets,
+    position,
+    rewind,
+)
 from headrace.crash_points import crash_point
 from headrace.schema_registry import default_registry
 from headrace.service_http import Heartbeat
@@ -17,7 +24,7 @@ from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from headrace.wire_format import WireFormatError
 from services.stager.config import StagerSettings
-from services.stager.core import Record, raw_line, stage, text_or_base64
+from services.stager.core import Record, parse_name, raw_line, stage, text_or_base64
 
 log = logging.getLogger(__name__)
 SERVICE = "stager"
@@ -51,25 +58,55 @@ def to_record(m: Message) -> Record:
 
 
 class StagerHandler:
-    def __init__(self, bucket: Bucket, topics: Topics) -> None:
+    def __init__(self, bucket: Bucket, topics: Topics, writer: str) -> None:
         self.bucket = bucket
         self.topics = topics
+        self.writer = writer
+        self.zones = {topics.raw: "raw", topics.error: "error"}
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Start at the committed offsets."""
+        """Start at the committed offsets, after deleting what crashed writers left beyond them.
+
+        A file at or after a partition's committed offset was written by a batch whose commit
+        never happened (the writer died or was fenced): it is not part of the zone.
+        """
+        committed = {
+            (tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=30)
+        }
+        for topic, zone in self.zones.items():
+            mine = {p for (t, p) in committed if t == topic}
+            if not mine:
+                continue
+            for path in self.bucket.glob(f"{zone}/date=*/{topic}.p*.jsonl"):
+                name = parse_name(path)
+                if name and name.partition in mine:
+                    start = committed[(topic, name.partition)]
+                    if start < 0 or name.first >= start:  # < 0: nothing ever committed
+                        log.warning("deleting uncommitted %s", path)
+                        self.bucket.delete(path)
 
     def handle(self, consumer: Consumer, messages: list[Message]) -> None:
         with metrics.BATCH_SECONDS.labels(SERVICE).time():
             records = [to_record(m) for m in messages]
             raw = [r for r in records if r.topic == self.topics.raw]
             errors = [r for r in records if r.topic == self.topics.error]
-            files = stage("raw", raw, raw_line) + stage("error", errors, error_line)
+            files = stage("raw", raw, raw_line, self.writer) + stage(
+                "error", errors, error_line, self.writer
+            )
             for f in files:
                 self.bucket.write_atomic(f.path, f.data)
-                metrics.BYTES_WRITTEN.labels(SERVICE, f.path.split("/")[0]).inc(len(f.data))
+                metrics.zone_written(SERVICE, f.path.split("/")[0], len(f.data), 1, f.records)
                 crash_point("stager.after_first_file")
             crash_point("stager.before_commit")
-            commit_offsets(consumer, messages)
+            with metrics.COMMIT_SECONDS.labels(SERVICE).time():
+                committed = commit_offsets(consumer, messages)
+            if not committed:
+                # Refused (fenced after a pause, or mid-rebalance): these files do not count.
+                metrics.BATCH_FAILURES.labels(SERVICE).inc()
+                for f in files:
+                    self.bucket.delete(self.bucket.url(f.path))
+                rewind(consumer, messages)
+                return
         for topic, zone in ((self.topics.raw, raw), (self.topics.error, errors)):
             metrics.EVENTS_IN.labels(SERVICE, topic).inc(len(zone))
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
@@ -84,5 +121,6 @@ def build(
         common.bootstrap_servers, own.group_id, **own.consumer_overrides()
     )
     policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
-    handler = StagerHandler(bucket, topics)
-    return ConsumerLoop(consumer, [topics.raw, topics.error], handler, policy, hb, stop)
+    handler = StagerHandler(bucket, topics, common.instance_id)
+    loop = ConsumerLoop(consumer, [topics.raw, topics.error], handler, policy, hb, stop)
+    return lag_metrics.watch(SERVICE, loop)

@@ -9,11 +9,12 @@ by a newer instance with the same transactional id) ends the process with a non-
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from headrace import envelope, kafka_clients, metrics
+from headrace import envelope, kafka_clients, lag_metrics, metrics
 from headrace.consumer_loop import (
     BatchPolicy,
     ConsumerLoop,
@@ -33,13 +34,16 @@ from services.validator.core import Validator
 
 log = logging.getLogger(__name__)
 SERVICE = "validator"
+# Transaction calls wait at most this long (seconds): the default is forever, and a broker that
+# came back without our coordinator state must not hang the process (the watchdog also guards).
+TXN_TIMEOUT = 30.0
 
 
 def commit_transaction(producer: Producer, attempts: int = 5) -> None:
     """Commit, calling again on a retriable error as librdkafka asks (a timeout, say)."""
     for attempt in range(attempts):
         try:
-            producer.commit_transaction()
+            producer.commit_transaction(TXN_TIMEOUT)
             return
         except KafkaException as exc:
             if not exc.args[0].retriable() or attempt == attempts - 1:
@@ -71,7 +75,7 @@ class ValidatorHandler:
                     raise
                 log.warning("transaction aborted (%s); the batch will be consumed again", err)
                 metrics.BATCH_RETRIES.labels(SERVICE).inc()
-                self.producer.abort_transaction()
+                self.producer.abort_transaction(TXN_TIMEOUT)
                 rewind(consumer, messages)
 
     def _transact(self, consumer: Consumer, messages: list[Message]) -> None:
@@ -100,17 +104,20 @@ class ValidatorHandler:
             self.producer.produce(
                 self.topics.error, self.registry.encode(envelope.ENVELOPE_SCHEMA, env), m.key()
             )
-            metrics.EVENTS_REJECTED.labels(SERVICE, problems[0].reason).inc()
         crash_point("validator.mid_transaction")
         self.producer.send_offsets_to_transaction(
-            committed_offsets(messages), consumer.consumer_group_metadata()
+            committed_offsets(messages), consumer.consumer_group_metadata(), TXN_TIMEOUT
         )
         crash_point("validator.before_commit")
-        commit_transaction(self.producer)
+        with metrics.COMMIT_SECONDS.labels(SERVICE).time():
+            commit_transaction(self.producer)
         crash_point("validator.after_commit")
         metrics.EVENTS_IN.labels(SERVICE, self.topics.raw).inc(len(messages))
         metrics.EVENTS_OUT.labels(SERVICE, self.topics.validated).inc(len(outcome.valid))
         metrics.EVENTS_OUT.labels(SERVICE, self.topics.error).inc(len(outcome.rejected))
+        # Counted only once the transaction committed: an aborted batch is consumed again.
+        for reason, n in Counter(problems[0].reason for _, problems in outcome.rejected).items():
+            metrics.EVENTS_REJECTED.labels(SERVICE, reason).inc(n)
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
 
@@ -126,4 +133,5 @@ def build(
     )
     handler = ValidatorHandler(producer, topics, Validator(load_contract()))
     policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
-    return ConsumerLoop(consumer, [topics.raw], handler, policy, hb, stop)
+    loop = ConsumerLoop(consumer, [topics.raw], handler, policy, hb, stop)
+    return lag_metrics.watch(SERVICE, loop)

@@ -51,8 +51,8 @@ def land(
     batch_id: str,
     instance: str = "a",
 ) -> dict[str, Any] | None:
-    handler = LoaderHandler(con, None, TOPICS, "g", instance, "salt")  # type: ignore[arg-type]
-    return warehouse.in_transaction(con, lambda: handler._land(batch, batch_id))
+    handler = LoaderHandler(None, None, TOPICS, "g", instance, "salt")  # type: ignore[arg-type]
+    return warehouse.in_transaction(con, lambda: handler._land(con, batch, batch_id))
 
 
 def src(partition: int, offset: int) -> Source:
