@@ -2,13 +2,21 @@
 # The headrace image: one image, every service (`headrace run <service>`).
 #
 #   docker build -t headrace:dev .
-#   docker run --rm headrace:dev run producer
+#   docker run --rm headrace:dev run validator      # settings from HEADRACE_* variables
+#
+# Two stages. The builder installs the pinned dependencies (constraints.txt) into a venv, the
+# DuckDB extensions among them: they come from their PyPI packages (duckdb-extension-*), so the
+# image never downloads one at run time. The runtime stage is the same slim base with that venv,
+# the source, and a non-root user; its last step loads every extension once, so a broken or
+# missing binary fails the build, not the first batch.
 #
 # The package finds its schemas beside itself (headrace/paths.py: <package>/../schemas), so the
 # source tree lives in /app with schemas/ next to headrace/ and services/, and PYTHONPATH=/app makes
-# Python import from there. The venv in /opt/venv holds the pinned dependencies (and the `headrace`
-# console script); its own copy of the package is shadowed by /app.
+# Python import from there (the venv's own copy of the package only provides the `headrace`
+# command). tests/deploy checks that every COPY source exists and is not in .dockerignore.
 
+# Pinned: a patch release of CPython 3.11 on Debian 12 (bookworm), the platform the project is
+# built and tested on. Bump it deliberately, together with the CI image.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
@@ -17,18 +25,21 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml constraints.txt README.md ./
 COPY headrace ./headrace
 COPY services ./services
 COPY schemas ./schemas
-COPY infra ./infra
-RUN pip install /src
+RUN pip install -c constraints.txt /src
 
 FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="headrace" \
+      org.opencontainers.image.description="Kafka-native streaming warehouse: Kafka -> bucket -> DuckLake" \
+      org.opencontainers.image.licenses="Apache-2.0"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    HEADRACE_HTTP_HOST=0.0.0.0
 RUN groupadd --gid 10001 headrace \
     && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/headrace \
        --shell /usr/sbin/nologin headrace \
@@ -39,6 +50,13 @@ WORKDIR /app
 COPY headrace ./headrace
 COPY services ./services
 COPY schemas ./schemas
-USER headrace
+USER 10001:10001
+# Every DuckDB extension the warehouse uses loads from its package (and is installed in ~/.duckdb
+# for this user); `headrace --help` imports the command line.
+RUN python -c "import duckdb; from headrace.warehouse import load_extension; \
+con = duckdb.connect(); [load_extension(con, n) for n in ('ducklake', 'sqlite', 'postgres', 'httpfs')]" \
+    && headrace --help > /dev/null
+# The services' HTTP ports (/healthz, /readyz, /metrics): producer 8081 ... summarizer 8085.
+EXPOSE 8081 8082 8083 8084 8085
 ENTRYPOINT ["headrace"]
 CMD ["--help"]

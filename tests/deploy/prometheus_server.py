@@ -1,0 +1,129 @@
+"""A real Prometheus (Debian's package) for tests: started on a free port, queried over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# PyYAML and jsonschema come with the dev dependency kubernetes-validate.
+yaml = pytest.importorskip("yaml", reason="PyYAML (a dev dependency) is not installed")
+
+REPO = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
+ALERTS = PROMETHEUS_DIR / "alerts.yml"
+DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "headrace.json"
+
+
+def tool(name: str) -> str:
+    """Path of a Prometheus tool, or skip: CI installs the Debian package `prometheus`."""
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} not installed (apt-get install prometheus)")
+    return found
+
+
+@dataclass
+class PrometheusServer:
+    home: Path
+    port: int
+    targets: dict[str, str]  # component -> host:port
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(ALERTS)],
+            "scrape_configs": [
+                {
+                    "job_name": "headrace",
+                    "static_configs": [
+                        {"targets": [target], "labels": {"component": component}}
+                        for component, target in self.targets.items()
+                    ],
+                }
+            ],
+        }
+        path = self.home / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config))
+        log = (self.home / "prometheus.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                tool("prometheus"),
+                f"--config.file={path}",
+                f"--storage.tsdb.path={self.home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.wait(lambda: self._get("/-/ready") is not None, "Prometheus ready", 30)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query's result vector; a failing query raises with Prometheus's error."""
+        body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        assert body is not None, f"no answer to {expr}"
+        answer = json.loads(body)
+        assert answer["status"] == "success", f"{expr}: {answer}"
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+    def value(self, expr: str) -> float:
+        result = self.query(expr)
+        assert len(result) == 1, f"{expr}: {result}"
+        return float(result[0]["value"][1])
+
+    def alerts(self, state: str) -> list[dict[str, str]]:
+        return [r["metric"] for r in self.query(f'ALERTS{{alertstate="{state}"}}')]
+
+    def wait(self, ready: Any, what: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.process is not None and self.process.poll() is not None:
+                log = (self.home / "prometheus.log").read_text()[-2000:]
+                raise AssertionError(f"prometheus exited: {log}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"waited {timeout:.0f}s for {what}")
+            time.sleep(0.5)
+
+    def _get(self, path: str) -> bytes | None:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as r:
+                data: bytes = r.read()
+                return data
+        except OSError:
+            return None
+
+
+def rule_exprs() -> dict[str, str]:
+    """Every rule in alerts.yml: alert or recorded name -> expression."""
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return {r.get("alert") or r["record"]: r["expr"] for g in groups for r in g["rules"]}
+
+
+def dashboard_exprs() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [t["expr"] for p in panels for t in p.get("targets", [])]
