@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 
@@ -141,25 +140,38 @@ def check(
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="A SQL query, or the path of a .sql file.")],
-    csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
+    query: Annotated[
+        str | None,
+        typer.Argument(help="A SQL query or the path of a .sql file; none: interactive shell."),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="table | csv | json | parquet")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (needed for parquet).")
+    ] = None,
+    csv: Annotated[bool, typer.Option(help="Same as --format csv.")] = False,
+    max_rows: Annotated[int, typer.Option(help="Most rows printed as a table.")] = 100,
 ) -> None:
-    """Run a read-only query against the warehouse (tables and views in scope)."""
+    """Query the warehouse read-only: tables, marts and views in scope (docs/analytics.md)."""
+    from headrace import query as sql_query
     from headrace import settings, warehouse
     from headrace.settings import CommonSettings
 
-    text = Path(query).read_text() if query.endswith(".sql") and Path(query).is_file() else query
+    try:
+        fmt = sql_query.OutputFormat("csv" if csv else output_format)
+    except ValueError:
+        raise OperatorError(
+            f"unknown --format {output_format!r}; choose table, csv, json or parquet"
+        ) from None
     con = warehouse.connect(settings.load(CommonSettings), read_only=True)
     try:
-        result = con.sql(text)
-    except duckdb.Error as exc:
-        raise OperatorError(f"query failed: {str(exc).splitlines()[0]}") from None
-    if result is None:
-        return
-    if csv:
-        result.write_csv("/dev/stdout")
-    else:
-        result.show(max_rows=100)
+        if query is None:
+            sql_query.shell(con)
+        else:
+            sql_query.run(con, sql_query.script_text(query), fmt, output, max_rows)
+    finally:
+        con.close()
 
 
 @app.command()

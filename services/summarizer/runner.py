@@ -2,7 +2,9 @@
 
 faust fits here: one low-rate stream of manifests, no throughput to cap. Warehouse work is blocking
 DuckDB, so it runs on one worker thread (one connection, one transaction at a time). A timer also
-refreshes periodically, which covers manifests that were never published.
+refreshes periodically, which covers manifests that were never published. After a refresh the same
+thread republishes the BI snapshot when it changed; the health server also serves /dashboard,
+which reads that snapshot.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import faust
 
-from headrace import metrics, settings, warehouse
+from headrace import metrics, settings, warehouse, warehouse_metrics
+from headrace.bucket import Bucket
 from headrace.schema_registry import default_registry
 from headrace.service import configure_logging
 from headrace.service_http import HealthServer, Heartbeat, build_app
@@ -24,6 +28,8 @@ from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.summarizer.config import SummarizerSettings
 from services.summarizer.core import refresh_pending
+from services.summarizer.dashboard import DashboardSource, add_routes
+from services.summarizer.publisher import Publisher
 
 log = logging.getLogger(__name__)
 SERVICE = "summarizer"
@@ -33,15 +39,26 @@ class Summarizer:
     def __init__(self, common: CommonSettings, own: SummarizerSettings) -> None:
         self.common, self.own = common, own
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
-        self.con = warehouse.connect(common)
-        warehouse.migrate(self.con)
+        self.session = warehouse.Session(common)
+        warehouse.migrate(self.session.con)
         self.last_refresh = 0.0
-        self.heartbeat = Heartbeat()
+        self.heartbeat = Heartbeat(common.watchdog_seconds)
+        self.publisher = Publisher(
+            lambda: self.session.con,
+            Bucket.open(common.bucket_url, common.gcs_endpoint),
+            own.snapshot_file(common),
+            common.bootstrap_servers,
+            Topics(common.topic_prefix).raw,
+            own.snapshot_min_interval_seconds,
+            on_retry=self.session.reconnect,
+        )
+        self.snapshot_problem = ""
+        self.snapshot_failing_since = 0.0
 
     def refresh(self) -> None:
         started = time.monotonic()
-        batches, days = warehouse.with_retries(
-            lambda: warehouse.in_transaction(self.con, lambda: refresh_pending(self.con))
+        batches, days = self.session.transact(
+            lambda con: refresh_pending(con, self.own.hourly_days)
         )
         self.last_refresh = time.monotonic()
         self.heartbeat.beat()
@@ -50,14 +67,33 @@ class Summarizer:
             metrics.EVENTS_IN.labels(SERVICE, "load_batch").inc(batches)
             metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
             log.info("refreshed %d days for %d batches", len(days), batches)
+        self.publish()
+
+    def publish(self) -> None:
+        """Republish the BI snapshot if due; a failure is retried on the next refresh."""
+        try:
+            self.publisher.publish()
+            self.snapshot_problem = ""
+        except (duckdb.Error, OSError, ValueError) as exc:
+            if not self.snapshot_problem:
+                self.snapshot_failing_since = time.monotonic()
+            self.snapshot_problem = str(exc).splitlines()[0]
+            log.warning("BI snapshot not written: %s", self.snapshot_problem)
 
     async def refresh_async(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self.executor, self.refresh)
 
     def ready(self) -> tuple[bool, str]:
-        age = time.monotonic() - self.last_refresh
+        now = time.monotonic()
+        age = now - self.last_refresh
         limit = max(60.0, 3 * self.own.catch_up_seconds)
-        return age < limit, f"last refresh {age:.1f}s ago"
+        detail = f"last refresh {age:.1f}s ago"
+        if self.snapshot_problem:
+            # Ready again as soon as a snapshot is written; until then say why it is not.
+            failing = now - self.snapshot_failing_since
+            detail += f"; BI snapshot failing for {failing:.0f}s: {self.snapshot_problem}"
+            return age < limit and failing < limit, detail
+        return age < limit, detail
 
 
 def make_app(summarizer: Summarizer) -> faust.App:
@@ -94,12 +130,16 @@ def main() -> None:
     own = settings.load(SummarizerSettings)
     configure_logging(common.log_level, SERVICE)
     summarizer = Summarizer(common, own)
+    warehouse_metrics.start(common)
     summarizer.refresh()
-    server = HealthServer(
-        build_app(summarizer.heartbeat, summarizer.ready), common.http_host, own.port
-    )
+    summarizer.heartbeat.start_watchdog()  # the catch-up timer beats it; stuck means exit
+    http = build_app(summarizer.heartbeat, summarizer.ready)
+    source = DashboardSource(own.snapshot_file(common), own.dashboard_days)
+    add_routes(http, source, own.dashboard_refresh_seconds)
+    server = HealthServer(http, common.http_host, own.port)
     server.start()
     try:
         faust.Worker(make_app(summarizer), loglevel="warning").execute_from_commandline()
     finally:
         server.stop()
+        summarizer.publisher.close()
