@@ -12,6 +12,7 @@ import importlib
 import logging
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from headrace.settings import CommonSettings, resolve_local
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LAKE = "lake"
+_CREATING = threading.Lock()
 TRANSIENT_MARKERS = ("database is locked", "Transaction conflict", "Conflict on", "busy")
 
 
@@ -56,16 +58,23 @@ def catalog_dsn(catalog_url: str) -> tuple[str, str]:
 
 
 def use_wal(path: Path) -> None:
-    """Put a SQLite catalog in WAL mode (once; the mode is stored in the file).
+    """Create a SQLite catalog in WAL mode (the mode is stored in the file, so once is enough).
 
     In the default rollback-journal mode any open read transaction (a dashboard, a metrics
     scrape, a paused process) blocks every commit; the fault suite saw a loader locked out for
     minutes. In WAL mode readers never block the writer, and a transaction that read a snapshot
     someone else has since committed over still fails its commit with "database is locked", so
     the loader's ledger check inside its transaction stays a real fence (it retries and re-reads).
+
+    Only a file that does not exist yet is touched, under a process-wide lock: Python's sqlite3
+    and DuckDB's bundled SQLite are two copies of the library, and one copy closing the file drops
+    the POSIX locks the other holds in the same process, which let two writers in at once and
+    corrupted a catalog in the fault suite ("database disk image is malformed").
     """
-    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
-        if db.execute("PRAGMA journal_mode").fetchone() != ("wal",):
+    with _CREATING:
+        if path.exists():
+            return
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
             db.execute("PRAGMA journal_mode=WAL")
 
 

@@ -33,7 +33,7 @@ from prometheus_client import Counter, Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from headrace import kafka_clients, metrics, warehouse
+from headrace import kafka_clients, metrics, reconciliation_days, warehouse
 from headrace.bucket import Bucket
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
@@ -65,6 +65,12 @@ RECONCILIATION = Gauge(
     "headrace_reconciliation_events",
     "Events on each side of in = fact + duplicate + error.",
     ["side"],
+)
+RECONCILIATION_DAY = Gauge(
+    "headrace_reconciliation_day_events",
+    "Events on each side of in = fact + duplicate + error, by the UTC day they entered raw "
+    "(the last 7 days).",
+    ["day", "side"],
 )
 REFRESHED = Gauge(
     "headrace_warehouse_metrics_refresh_timestamp_seconds",
@@ -141,6 +147,13 @@ class WarehouseMetrics:
         }
         for side, n in sides.items():
             RECONCILIATION.labels(side).set(n)
+        days = reconciliation_days.by_day(
+            self._con, self._admin, self._errors.bucket, Topics(self.common.topic_prefix).raw
+        )
+        RECONCILIATION_DAY.clear()  # days that fell out of the window go away
+        for day, day_sides in days.items():
+            for side, n in day_sides.items():
+                RECONCILIATION_DAY.labels(day.isoformat(), side).set(n)
         REFRESHED.set_to_current_time()
 
     def _tables(self, con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -7,6 +7,7 @@ that do not collide with `make demo`; set HEADRACE_TEST_BOOTSTRAP to use a broke
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 import uuid
@@ -27,18 +28,25 @@ from headrace.topics import Topics, ensure_topics
 
 
 def free_port_block(size: int = 10) -> int:
-    """A base port whose next `size` ports are free right now."""
+    """A base port whose next `size` ports are free right now.
+
+    Drawn below Linux's ephemeral range (32768+), where outgoing connections take their local
+    ports, so a port found free is not grabbed by some client a moment later.
+    """
+    rng = random.SystemRandom()
     while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1] // 10 * 10
-        if base + size < 65000 and all(_free(base + i) for i in range(size)):
+        base = rng.randrange(20_000, 32_000 - size, 10)
+        if all(_free(base + i) for i in range(size)):
             return base
 
 
 def _free(port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ BATCH_SCHEMA = pa.schema(
         ("source_topic", pa.string()),
         ("source_partition", pa.int32()),
         ("source_offset", pa.int64()),
+        ("ingested_at", pa.timestamp("ms", tz="UTC")),
     ]
 )
 
@@ -36,11 +37,20 @@ class Source:
     topic: str
     partition: int
     offset: int
+    # When the event entered raw (the validator carries raw's timestamp onto validated): the day
+    # a reconciliation by arrival day counts it in.
+    ingested_ms: int | None = None
 
 
 def to_arrow(records: Iterable[tuple[dict[str, Any], Source]]) -> pa.Table:
     rows = [
-        {**r, "source_topic": s.topic, "source_partition": s.partition, "source_offset": s.offset}
+        {
+            **r,
+            "source_topic": s.topic,
+            "source_partition": s.partition,
+            "source_offset": s.offset,
+            "ingested_at": s.ingested_ms,
+        }
         for r, s in records
     ]
     return pa.Table.from_pylist(rows, schema=BATCH_SCHEMA)
@@ -73,7 +83,9 @@ STAGE_SQL = (
 LAND_SQL = (
     """
     INSERT INTO transaction_duplicate
-    SELECT s.transaction_id, $batch_id, s.source_topic, s.source_partition, s.source_offset
+        (transaction_id, batch_id, source_topic, source_partition, source_offset, ingested_at)
+    SELECT s.transaction_id, $batch_id, s.source_topic, s.source_partition, s.source_offset,
+           s.ingested_at
     FROM staged s ANTI JOIN fresh f USING (source_topic, source_partition, source_offset)
     """,
     """
@@ -91,9 +103,12 @@ LAND_SQL = (
     """,
     """
     INSERT INTO transaction_fact
+        (transaction_id, amount, processing_duration, status, source_system, load_timestamp,
+         time_id, account_id, event_time, batch_id, source_topic, source_partition,
+         source_offset, ingested_at)
     SELECT transaction_id, amount, processing_duration, status, source_system, $load_ts,
            time_id, account_id, event_time, $batch_id, source_topic, source_partition,
-           source_offset
+           source_offset, ingested_at
     FROM fresh
     """,
 )

@@ -81,7 +81,8 @@ class LoaderHandler:
         with metrics.BATCH_SECONDS.labels(SERVICE).time():
             batch_id = f"{self.instance}-{uuid.uuid4().hex[:16]}"
             decoded = [
-                (self.registry.decode(m.value() or b""), Source(*position(m))) for m in messages
+                (self.registry.decode(m.value() or b""), Source(*position(m), m.timestamp()[1]))
+                for m in messages
             ]
             manifest = self.session.transact(lambda con: self._land(con, decoded, batch_id))
             metrics.commit_done(SERVICE)

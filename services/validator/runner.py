@@ -91,6 +91,7 @@ class ValidatorHandler:
                 m.key(),
                 partition=partition,
                 headers=m.headers(),
+                timestamp=m.timestamp()[1],  # raw's arrival time travels on (reconciliation by day)
             )
         for i, problems in outcome.rejected:
             m = messages[i]

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from headrace import warehouse
+from headrace import kafka_clients, reconciliation_days, warehouse
 from headrace.bucket import Bucket
 from headrace.invariants import Checker
 from headrace.pipeline import LocalPipeline
@@ -40,6 +40,7 @@ def test_replay_lands_every_event_in_exactly_one_place(
     bad = {k: v for k, v in expected.items() if k != "VALID"}
     assert counts.errors_by_reason == bad
     _assert_summary_equals_recomputation(common)
+    _assert_reconciled_by_arrival_day(common, 4_000)
     _assert_error_records_keep_original_bytes(common, sample)
     _assert_account_numbers_masked(common)
     _assert_http_endpoints(pipeline)
@@ -106,6 +107,19 @@ def _assert_summary_equals_recomputation(common: CommonSettings) -> None:
     rows = con.execute("SELECT count(*) FROM transaction_daily_summary").fetchone()
     assert diff == (0,)
     assert rows is not None and rows[0] > 0
+
+
+def _assert_reconciled_by_arrival_day(common: CommonSettings, total: int) -> None:
+    con = warehouse.connect(common, read_only=True)
+    days = reconciliation_days.by_day(
+        con,
+        kafka_clients.admin(common.bootstrap_servers),
+        Bucket.open(common.bucket_url),
+        f"{common.topic_prefix}.raw",
+    )
+    assert sum(d["in"] for d in days.values()) == total
+    for day, sides in days.items():
+        assert sides["in"] == sides["fact"] + sides["duplicate"] + sides["error"], (day, sides)
 
 
 def _assert_error_records_keep_original_bytes(common: CommonSettings, sample: Path) -> None:
