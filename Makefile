@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-8)
 
-.PHONY: demo test lint typecheck unit integration faults infra-start infra-stop clean
+.PHONY: demo test lint typecheck unit integration faults bench infra-start infra-stop clean
 FAULTS ?= 200
 SEED ?= 1
 
@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 # The fault-injection suite (docs/guarantees.md): FAULTS faults, then the invariants I1-I11.
 faults: $(STAMP)
 	$(PY) -m tests.faults.suite --faults $(FAULTS) --seed $(SEED)
+
+# Benchmarks print ratios against a baseline measured in the same run (bench/).
+bench: $(STAMP)
+	$(PY) bench/dashboard_query.py
 
 infra-start: $(STAMP)
 	$(VENV)/bin/headrace infra start

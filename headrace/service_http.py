@@ -11,6 +11,7 @@ import asyncio
 import faulthandler
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -50,8 +51,10 @@ class Heartbeat:
                 ok, detail = self.alive()
                 if not ok:
                     log.critical("watchdog: %s; exiting so the supervisor restarts us", detail)
-                    faulthandler.dump_traceback(all_threads=True)  # where it was stuck, for the log
-                    os._exit(exit_code)
+                    try:  # where it was stuck, for the log; the real stderr (faust wraps sys's)
+                        faulthandler.dump_traceback(file=sys.__stderr__ or 2, all_threads=True)
+                    finally:
+                        os._exit(exit_code)
 
         threading.Thread(target=watch, daemon=True, name="watchdog").start()
 
