@@ -71,9 +71,12 @@ LAND_SQL = (
     """,
     """
     INSERT INTO transaction_fact
+        (transaction_id, amount, processing_duration, status, source_system, load_timestamp,
+         time_id, account_id, event_time, batch_id, source_topic, source_partition,
+         source_offset, ingested_at)
     SELECT transaction_id, amount, processing_duration, status, source_system, load_timestamp,
            CAST(strftime(event_time AT TIME ZONE 'UTC', '%Y%m%d') AS INTEGER), account_id,
-           event_time, batch_id, source_topic, source_partition, source_offset
+           event_time, batch_id, source_topic, source_partition, source_offset, load_timestamp
     FROM synthetic_fact
     """,
     """
