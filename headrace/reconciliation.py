@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+from confluent_kafka import IsolationLevel, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from headrace import kafka_clients
 from headrace.bucket import Bucket
@@ -35,20 +37,19 @@ class Counts:
         return self.reconciled and self.raw_zone == self.raw_in and self.unsummarized_batches == 0
 
 
-def raw_messages(bootstrap: str, topics: Topics) -> int:
-    """Messages on the raw topic: high minus low watermark over its partitions."""
-    consumer = kafka_clients.consumer(bootstrap, "headrace-report")
-    try:
-        meta = consumer.list_topics(topics.raw, timeout=10).topics[topics.raw]
-        total = 0
-        from confluent_kafka import TopicPartition
+def partition_offsets(admin: AdminClient, topic: str, spec: OffsetSpec) -> dict[int, int]:
+    """Each partition's offset for `spec` (latest, or the first at a timestamp; -1 if none)."""
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+    wanted = {TopicPartition(topic, p): spec for p in partitions}
+    futures = admin.list_offsets(
+        wanted, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=10
+    )
+    return {tp.partition: f.result().offset for tp, f in futures.items()}
 
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topics.raw, p), timeout=10)
-            total += high - low
-        return total
-    finally:
-        consumer.close()
+
+def raw_appended(admin: AdminClient, topic: str) -> int:
+    """Messages ever appended to `topic`: the sum of its partitions' high watermarks."""
+    return sum(partition_offsets(admin, topic, OffsetSpec.latest()).values())
 
 
 def zone_counts(con: duckdb.DuckDBPyConnection, bucket: Bucket, zone: str) -> dict[str, int]:
@@ -73,7 +74,7 @@ def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics
     ).fetchone() or (0, 0, 0)
     errors = zone_counts(con, bucket, "error")
     return Counts(
-        raw_in=raw_messages(bootstrap, topics),
+        raw_in=raw_appended(kafka_clients.admin(bootstrap), topics.raw),
         raw_zone=sum(zone_counts(con, bucket, "raw").values()),
         fact_rows=int(fact),
         duplicates=int(dups),

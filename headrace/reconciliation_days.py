@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
-from confluent_kafka import IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from headrace.bucket import Bucket
+from headrace.reconciliation import partition_offsets
 
 SIDES = ("in", "fact", "duplicate", "error")
 
@@ -29,10 +29,10 @@ def day_starts(today: date, days: int) -> list[datetime]:
 
 
 def raw_in_by_day(admin: AdminClient, topic: str, bounds: list[datetime]) -> dict[date, int]:
-    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
-    latest = _offsets(admin, topic, partitions, OffsetSpec.latest())
+    latest = partition_offsets(admin, topic, OffsetSpec.latest())
+    partitions = list(latest)
     at = [
-        _offsets(admin, topic, partitions, OffsetSpec.for_timestamp(int(b.timestamp() * 1000)))
+        partition_offsets(admin, topic, OffsetSpec.for_timestamp(int(b.timestamp() * 1000)))
         for b in bounds
     ]
     counts = {}
@@ -43,16 +43,6 @@ def raw_in_by_day(admin: AdminClient, topic: str, bounds: list[datetime]) -> dic
             for p in partitions
         )
     return counts
-
-
-def _offsets(
-    admin: AdminClient, topic: str, partitions: object, spec: OffsetSpec
-) -> dict[int, int]:
-    wanted = {TopicPartition(topic, p): spec for p in partitions}  # type: ignore[attr-defined]
-    futures = admin.list_offsets(
-        wanted, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=10
-    )
-    return {tp.partition: f.result().offset for tp, f in futures.items()}
 
 
 def loaded_by_day(con: duckdb.DuckDBPyConnection, since: datetime) -> dict[tuple[date, str], int]:

@@ -27,14 +27,14 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-from confluent_kafka import IsolationLevel, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter, Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headrace import kafka_clients, metrics, reconciliation_days, warehouse
 from headrace.bucket import Bucket
+from headrace.reconciliation import raw_appended
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 
@@ -198,16 +198,6 @@ def batch_loaded(
         log.warning("clean-zone metrics of %s not counted: %s", batch_id, str(exc).splitlines()[0])
     times = [r["event_time"] for r, _ in rows if isinstance(r.get("event_time"), datetime)]
     metrics.newest_event(service, times)
-
-
-def raw_appended(admin: AdminClient, topic: str, timeout: float = 10.0) -> int:
-    """Messages ever appended to `topic`: the sum of its partitions' high watermarks."""
-    partitions = admin.list_topics(topic, timeout=timeout).topics[topic].partitions
-    wanted = {TopicPartition(topic, p): OffsetSpec.latest() for p in partitions}
-    futures = admin.list_offsets(
-        wanted, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=timeout
-    )
-    return sum(f.result().offset for f in futures.values())
 
 
 def start(common: CommonSettings, interval_seconds: float | None = None) -> threading.Event:
