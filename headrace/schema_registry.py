@@ -1,54 +1,149 @@
-"""The file-backed schema registry: schemas/registry.json maps wire-format ids to .avsc files."""
+"""Schema registries: the file-backed one (default) or a Confluent Schema Registry by URL.
+
+Both frame records in the Confluent wire format, so either kind of consumer reads what headrace
+writes. The file registry maps ids to .avsc files in schemas/registry.json; it re-reads the index
+when it meets an id it does not know, so a schema version added while services run is picked up
+without a restart. With `HEADRACE_SCHEMA_REGISTRY_URL` set, ids come from that registry through
+confluent-kafka's client (`mock://...` gives its in-process mock, used by the tests).
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import fastavro
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from headrace import wire_format
 from headrace.paths import SCHEMAS_DIR
+from headrace.settings import CommonSettings
 
 
 class UnknownSchemaId(LookupError):
     """A frame names a schema id the registry does not hold."""
 
 
-class FileSchemaRegistry:
-    def __init__(self, directory: Path = SCHEMAS_DIR) -> None:
-        index = json.loads((directory / "registry.json").read_text())
-        self._files = {int(i): directory / name for i, name in index["schemas"].items()}
-        self._ids = {path.name: i for i, path in self._files.items()}
-        self._parsed_cache: dict[int, Any] = {}
+class Registry(Protocol):
+    def schema(self, schema_id: int) -> Any:
+        """The parsed schema of an id; raises UnknownSchemaId."""
 
-    def id_of(self, filename: str) -> int:
-        return self._ids[filename]
+    def encode(self, filename: str, record: dict[str, Any]) -> bytes:
+        """`record` framed with the id of the schema in schemas/<filename>."""
+
+    def decode(self, data: bytes, reader: Any = None) -> dict[str, Any]:
+        """A frame decoded with its writer's schema (resolved to `reader` when given)."""
+
+
+class _Codec:
+    """Encode/decode on top of `schema` and `id_of`, shared by both registries."""
+
+    directory: Path
 
     def schema(self, schema_id: int) -> Any:
-        if schema_id not in self._files:
-            raise UnknownSchemaId(f"unknown schema id {schema_id}")
-        return fastavro.parse_schema(json.loads(self._files[schema_id].read_text()))
+        raise NotImplementedError
 
-    def raw_schema(self, schema_id: int) -> str:
-        return self._files[schema_id].read_text()
+    def id_of(self, filename: str) -> int:
+        raise NotImplementedError
 
     def encode(self, filename: str, record: dict[str, Any]) -> bytes:
         schema_id = self.id_of(filename)
-        return wire_format.encode(schema_id, self._parsed(schema_id), record)
+        return wire_format.encode(schema_id, self.schema(schema_id), record)
 
-    def decode(self, data: bytes) -> dict[str, Any]:
+    def decode(self, data: bytes, reader: Any = None) -> dict[str, Any]:
         schema_id, _ = wire_format.unframe(data)
-        return wire_format.decode(data, self._parsed(schema_id))
+        return wire_format.decode(data, self.schema(schema_id), reader)
 
-    def _parsed(self, schema_id: int) -> Any:
-        if schema_id not in self._parsed_cache:
-            self._parsed_cache[schema_id] = self.schema(schema_id)
-        return self._parsed_cache[schema_id]
+
+class FileSchemaRegistry(_Codec):
+    def __init__(self, directory: Path = SCHEMAS_DIR) -> None:
+        self.directory = directory
+        self._parsed: dict[int, Any] = {}
+        self._reload()
+
+    def _reload(self) -> None:
+        index = json.loads((self.directory / "registry.json").read_text())
+        self._files = {int(i): self.directory / name for i, name in index["schemas"].items()}
+        self._ids = {path.name: i for i, path in self._files.items()}
+
+    def id_of(self, filename: str) -> int:
+        if filename not in self._ids:
+            self._reload()
+        return self._ids[filename]
+
+    def raw_schema(self, schema_id: int) -> str:
+        if schema_id not in self._files:
+            self._reload()
+        if schema_id not in self._files:
+            raise UnknownSchemaId(f"unknown schema id {schema_id}")
+        return self._files[schema_id].read_text()
+
+    def schema(self, schema_id: int) -> Any:
+        if schema_id not in self._parsed:
+            self._parsed[schema_id] = fastavro.parse_schema(json.loads(self.raw_schema(schema_id)))
+        return self._parsed[schema_id]
+
+
+class ConfluentRegistry(_Codec):
+    """Ids from a Confluent-compatible Schema Registry; subjects are record full names.
+
+    The record-name strategy lets v1 and v2 of a record be versions of one subject whatever
+    topic carries them; readers look schemas up by id and never need the subject.
+    """
+
+    def __init__(self, client: SchemaRegistryClient, directory: Path = SCHEMAS_DIR) -> None:
+        self.client, self.directory = client, directory
+        self._ids: dict[str, int] = {}
+        self._parsed: dict[int, Any] = {}
+
+    def id_of(self, filename: str) -> int:
+        if filename not in self._ids:
+            text = (self.directory / filename).read_text()
+            definition = json.loads(text)
+            subject = ".".join(filter(None, [definition.get("namespace"), definition["name"]]))
+            self._ids[filename] = self.client.register_schema(subject, Schema(text, "AVRO"))
+        return self._ids[filename]
+
+    def schema(self, schema_id: int) -> Any:
+        if schema_id not in self._parsed:
+            try:
+                found = self.client.get_schema(schema_id)
+            except SchemaRegistryError as exc:
+                raise UnknownSchemaId(f"unknown schema id {schema_id} ({exc})") from None
+            self._parsed[schema_id] = fastavro.parse_schema(json.loads(found.schema_str or ""))
+        return self._parsed[schema_id]
+
+
+class FileRegistryClient(SchemaRegistryClient):
+    """confluent-kafka's client interface over the file registry, for its standard serdes.
+
+    `AvroDeserializer(FileRegistryClient())` reads headrace's topics with no registry server.
+    """
+
+    def __init__(self, directory: Path = SCHEMAS_DIR) -> None:
+        # The base client only talks HTTP when a lookup reaches it; every lookup is served here.
+        super().__init__({"url": "http://file-registry.invalid"})
+        self._files = FileSchemaRegistry(directory)
+
+    def get_schema(self, schema_id: int, *args: Any, **kwargs: Any) -> Schema:
+        return Schema(self._files.raw_schema(schema_id), "AVRO")
 
 
 @cache
-def default_registry() -> FileSchemaRegistry:
-    return FileSchemaRegistry()
+def _registry(directory: Path, url: str | None) -> FileSchemaRegistry | ConfluentRegistry:
+    if url:
+        return ConfluentRegistry(SchemaRegistryClient.new_client({"url": url}), directory)
+    return FileSchemaRegistry(directory)
+
+
+def registry_for(common: CommonSettings) -> FileSchemaRegistry | ConfluentRegistry:
+    """The registry a service's settings name (one per process and setting)."""
+    return _registry(Path(common.schemas_dir), common.schema_registry_url)
+
+
+def default_registry() -> FileSchemaRegistry | ConfluentRegistry:
+    """The file registry of the repository's schemas/ (tools and tests without settings)."""
+    return _registry(SCHEMAS_DIR, None)

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headrace.errors import OperatorError
+from headrace.paths import SCHEMAS_DIR
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -43,6 +44,14 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     watchdog_seconds: float = Field(
         120.0, description="Exit (for a restart) when the main loop is stuck this long."
+    )
+    schemas_dir: Path = Field(
+        SCHEMAS_DIR,
+        description="Schemas, contracts and registry.json (a changed contract is reloaded).",
+    )
+    schema_registry_url: str | None = Field(
+        None,
+        description="Confluent Schema Registry URL (mock:// in tests); unset: the file registry.",
     )
 
 

@@ -39,9 +39,13 @@ def encode(schema_id: int, schema: Any, record: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def decode(data: bytes, schema: Any) -> dict[str, Any]:
-    """Decode a frame written with `schema` (the registry checks the id beforehand)."""
+def decode(data: bytes, schema: Any, reader: Any = None) -> dict[str, Any]:
+    """Decode a frame written with `schema`, resolved to the `reader` schema when given.
+
+    Avro schema resolution fills a field the writer lacked with its default and drops one the
+    reader lacks, so a v1 frame reads as v2 and the other way round.
+    """
     _, body = unframe(data)
-    record = fastavro.schemaless_reader(io.BytesIO(body), schema, None)
+    record = fastavro.schemaless_reader(io.BytesIO(body), schema, reader)
     assert isinstance(record, dict)
     return record

@@ -24,6 +24,7 @@ BATCH_SCHEMA = pa.schema(
         ("account_type", pa.string()),
         ("customer_region", pa.string()),
         ("event_time", pa.timestamp("us", tz="UTC")),
+        ("channel", pa.string()),  # v2; a v1 record has none and loads as NULL
         ("source_topic", pa.string()),
         ("source_partition", pa.int32()),
         ("source_offset", pa.int64()),
@@ -105,10 +106,10 @@ LAND_SQL = (
     INSERT INTO transaction_fact
         (transaction_id, amount, processing_duration, status, source_system, load_timestamp,
          time_id, account_id, event_time, batch_id, source_topic, source_partition,
-         source_offset, ingested_at)
+         source_offset, ingested_at, channel)
     SELECT transaction_id, amount, processing_duration, status, source_system, $load_ts,
            time_id, account_id, event_time, $batch_id, source_topic, source_partition,
-           source_offset, ingested_at
+           source_offset, ingested_at, channel
     FROM fresh
     """,
 )

@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
 from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets, position
 from headrace.crash_points import crash_point
-from headrace.schema_registry import default_registry
+from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
@@ -64,10 +64,11 @@ class LoaderHandler:
         group_id: str,
         instance: str,
         salt: str,
+        registry: Registry,
     ) -> None:
         self.session, self.producer, self.topics = session, producer, topics
         self.group_id, self.instance, self.salt = group_id, instance, salt
-        self.registry = default_registry()
+        self.registry = registry
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         ledger = self.session.transact(
@@ -190,7 +191,13 @@ def build(
     )
     producer = kafka_clients.producer(common.bootstrap_servers)
     handler = LoaderHandler(
-        session, producer, topics, own.group_id, common.instance_id, common.account_key_salt
+        session,
+        producer,
+        topics,
+        own.group_id,
+        common.instance_id,
+        common.account_key_salt,
+        registry_for(common),
     )
     policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
     loop = ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)

@@ -18,7 +18,7 @@ from headrace.consumer_loop import (
     rewind,
 )
 from headrace.crash_points import crash_point
-from headrace.schema_registry import default_registry
+from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 SERVICE = "stager"
 
 
-def error_line(r: Record) -> dict[str, Any]:
+def error_line(r: Record, registry: Registry) -> dict[str, Any]:
     """An error-zone line: the envelope as JSON, the original bytes readable where possible."""
     try:
-        env = default_registry().decode(r.value or b"")
+        env = registry.decode(r.value or b"")
     except (WireFormatError, LookupError, ValueError, EOFError):
         return {**raw_line(r), "undecodable_envelope": True}
     original = env.pop("original")
@@ -58,8 +58,9 @@ def to_record(m: Message) -> Record:
 
 
 class StagerHandler:
-    def __init__(self, bucket: Bucket, topics: Topics, writer: str) -> None:
+    def __init__(self, bucket: Bucket, topics: Topics, writer: str, registry: Registry) -> None:
         self.bucket = bucket
+        self.registry = registry
         self.topics = topics
         self.writer = writer
         self.zones = {topics.raw: "raw", topics.error: "error"}
@@ -91,7 +92,7 @@ class StagerHandler:
             raw = [r for r in records if r.topic == self.topics.raw]
             errors = [r for r in records if r.topic == self.topics.error]
             files = stage("raw", raw, raw_line, self.writer) + stage(
-                "error", errors, error_line, self.writer
+                "error", errors, lambda r: error_line(r, self.registry), self.writer
             )
             for f in files:
                 self.bucket.write_atomic(f.path, f.data)
@@ -121,6 +122,6 @@ def build(
         common.bootstrap_servers, own.group_id, **own.consumer_overrides()
     )
     policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
-    handler = StagerHandler(bucket, topics, common.instance_id)
+    handler = StagerHandler(bucket, topics, common.instance_id, registry_for(common))
     loop = ConsumerLoop(consumer, [topics.raw, topics.error], handler, policy, hb, stop)
     return lag_metrics.watch(SERVICE, loop)

@@ -21,7 +21,7 @@ import faust
 
 from headrace import metrics, settings, warehouse, warehouse_metrics
 from headrace.bucket import Bucket
-from headrace.schema_registry import default_registry
+from headrace.schema_registry import registry_for
 from headrace.service import configure_logging
 from headrace.service_http import HealthServer, Heartbeat, build_app
 from headrace.settings import CommonSettings
@@ -109,7 +109,7 @@ def make_app(summarizer: Summarizer) -> faust.App:
         topic_disable_leader=True,
     )
     loaded = app.topic(Topics(common.topic_prefix).loaded, value_serializer="raw")
-    registry = default_registry()
+    registry = registry_for(common)
 
     @app.agent(loaded)
     async def on_manifest(stream: Any) -> None:

@@ -1,21 +1,29 @@
 """Pure validation: a batch of raw message values in, valid records and rejections out.
 
-Nothing here imports Kafka. Each value is decoded once, by a msgspec decoder built from the
-contract, which checks types, required fields, ranges, allowed values and patterns while it
-decodes; time bounds are checked afterwards against the clock the caller passes in.
+Nothing here imports Kafka. A value is either JSON or an Avro record in the Confluent wire format
+(first byte 0). The fast path decodes JSON once with a msgspec decoder built from the contract,
+which checks types, required fields, ranges, allowed values and patterns while it decodes; time
+bounds are checked afterwards against the clock the caller passes in. Only a value that fails
+takes the slow path, which checks every field on its own so one rejection lists all that is wrong.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import fastavro
 import msgspec
 
-from headrace.contract import Contract
+from headrace import wire_format
+from headrace.contract import Contract, TimeBounds
 from headrace.envelope import Problem
+from headrace.schema_registry import Registry, UnknownSchemaId
 
 
 @dataclass
@@ -30,6 +38,7 @@ _AT = re.compile(r" - at `\$\.?([^`\[]*)[^`]*`")
 # msgspec's error messages are stable; each maps to one of our reason codes.
 _CLASSIFY = (
     (re.compile(r"^Object missing required field `([^`]+)`"), "MISSING"),
+    (re.compile(r"^Object contains unknown field `([^`]+)`"), "UNKNOWN_FIELD"),
     (re.compile(r"^Expected `\w+`, got `null`"), "MISSING"),
     (re.compile(r"^Expected `object`, got"), "PARSE"),
     (re.compile(r"^Invalid enum value"), "ENUM"),
@@ -37,27 +46,36 @@ _CLASSIFY = (
     (re.compile(r"datetime"), "TIME"),
     (re.compile(r"^Expected `\w+` (?:of length )?[<>]=?"), "RANGE"),
     (re.compile(r"^Expected `[\w |]+`, got"), "TYPE"),
+    (re.compile(r"^Number out of range"), "TYPE"),
 )
+# Control bytes JSON text never starts with: a binary frame whose magic byte is wrong.
+_JSON_WHITESPACE = frozenset(b" \t\r\n")
+# Epoch values by magnitude: what a number sent as a timestamp most likely meant.
+_EPOCH_UNITS = ((1e11, "seconds"), (1e14, "milliseconds"), (1e17, "microseconds"))
 
 
-def classify(error: msgspec.ValidationError) -> Problem:
+def classify(error: msgspec.ValidationError, field_name: str | None = None) -> Problem:
     text = str(error)
     at = _AT.search(text)
-    field_name = at.group(1) if at and at.group(1) else None
+    if at and at.group(1):
+        field_name = f"{field_name}.{at.group(1)}" if field_name else at.group(1)
     message = _AT.sub("", text)
     for pattern, reason in _CLASSIFY:
         m = pattern.search(text)
         if m:
-            if reason == "MISSING" and m.groups():
+            if reason in ("MISSING", "UNKNOWN_FIELD") and m.groups():
                 field_name = m.group(1)
             return Problem(reason, field_name, message)
     return Problem("TYPE", field_name, message)
 
 
 class Validator:
-    def __init__(self, contract: Contract) -> None:
+    def __init__(self, contract: Contract, registry: Registry) -> None:
         self.contract = contract
+        self.registry = registry
         self._decoder = msgspec.json.Decoder(contract.struct)
+        self._time_fields = {b.field: b for b in contract.time_bounds}
+        self._reader_schema = fastavro.parse_schema(contract.avro_schema)
 
     def validate(self, values: list[bytes | None], now: datetime) -> Outcome:
         out = Outcome()
@@ -74,6 +92,10 @@ class Validator:
             return [Problem("EMPTY", None, "empty message or tombstone")]
         if len(value) > self.contract.max_bytes:
             return [Problem("SIZE", None, f"{len(value)} bytes > {self.contract.max_bytes}")]
+        if value[0] == wire_format.MAGIC:
+            return self._framed(value, now)
+        if value[0] < 0x20 and value[0] not in _JSON_WHITESPACE:
+            return [Problem("WIRE_FORMAT", None, f"bad magic byte {value[0]}: not JSON or Avro")]
         try:
             # msgspec skips unknown fields without checking their bytes, so check all of them.
             value.decode("utf-8")
@@ -82,16 +104,100 @@ class Validator:
         try:
             event = self._decoder.decode(value)
         except msgspec.ValidationError as exc:
-            return [classify(exc)]
-        except msgspec.DecodeError as exc:
-            return [Problem("PARSE", None, f"not JSON: {exc}")]
+            return self._explain_json(value, now) or [classify(exc)]
+        except msgspec.DecodeError:
+            return self._explain_json(value, now) or [Problem("PARSE", None, "not JSON")]
         record = msgspec.structs.asdict(event)
-        problems = [p for b in self.contract.time_bounds if (p := _time_problem(b, record, now))]
-        return problems or record
+        return self._time_problems(record, now) or record
+
+    def _framed(self, value: bytes, now: datetime) -> dict[str, Any] | list[Problem]:
+        try:
+            schema_id, body = wire_format.unframe(value)
+        except wire_format.WireFormatError as exc:
+            return [Problem("WIRE_FORMAT", None, str(exc))]
+        try:
+            writer = self.registry.schema(schema_id)
+        except UnknownSchemaId as exc:
+            return [Problem("SCHEMA_ID", None, str(exc))]
+        if writer.get("name") != self.contract.record_name:
+            return [Problem("SCHEMA_ID", None, f"schema id {schema_id} is {writer.get('name')}")]
+        try:
+            decoded = fastavro.schemaless_reader(io.BytesIO(body), writer, self._reader_schema)
+        except (ValueError, EOFError, IndexError, UnicodeDecodeError) as exc:
+            return [Problem("WIRE_FORMAT", None, f"body is not schema {schema_id}: {exc!r}")]
+        assert isinstance(decoded, dict)
+        try:
+            event = msgspec.convert(decoded, self.contract.struct)
+        except msgspec.ValidationError as exc:
+            return self._check_fields(decoded, now) or [classify(exc)]
+        record = msgspec.structs.asdict(event)
+        return self._time_problems(record, now) or record
+
+    def _explain_json(self, value: bytes, now: datetime) -> list[Problem]:
+        """Everything wrong with a JSON value the fast path refused (the slow path)."""
+        try:
+            # The standard library parser accepts NaN and Infinity, so they can be named.
+            obj = json.loads(value)
+        except ValueError as exc:
+            return [Problem("PARSE", None, f"not JSON: {exc}")]
+        if obj is None:
+            return [Problem("EMPTY", None, "JSON null")]
+        if not isinstance(obj, dict):
+            return [Problem("PARSE", None, f"not a JSON object (got {type(obj).__name__})")]
+        return self._check_fields(obj, now)
+
+    def _check_fields(self, obj: dict[str, Any], now: datetime) -> list[Problem]:
+        problems: list[Problem] = []
+        for name, spec in self.contract.fields.items():
+            v = obj.get(name)
+            if v is None:
+                if spec.required:
+                    problems.append(Problem("MISSING", name, f"required field `{name}` missing"))
+                continue
+            problem = self._check_field(name, v, spec.annotation, now)
+            if problem:
+                problems.append(problem)
+        if self.contract.unknown_fields == "reject":
+            problems += [
+                Problem("UNKNOWN_FIELD", k, f"`{k}` is not in {self.contract.schema_file}")
+                for k in obj
+                if k not in self.contract.fields
+            ]
+        return problems
+
+    def _check_field(self, name: str, v: Any, annotation: Any, now: datetime) -> Problem | None:
+        if isinstance(v, float) and not math.isfinite(v):
+            return Problem("TYPE", name, f"{v} is not a number JSON allows")
+        bounds = self._time_fields.get(name)
+        if bounds and isinstance(v, int | float) and not isinstance(v, bool):
+            return Problem("TIME", name, _epoch_message(v))
+        try:
+            converted = msgspec.convert(v, annotation, strict=True)
+        except msgspec.ValidationError as exc:
+            return classify(exc, name)
+        if bounds:
+            return _time_problem(bounds, converted, now)
+        return None
+
+    def _time_problems(self, record: dict[str, Any], now: datetime) -> list[Problem]:
+        return [
+            p for b in self.contract.time_bounds if (p := _time_problem(b, record[b.field], now))
+        ]
 
 
-def _time_problem(bounds: Any, record: dict[str, Any], now: datetime) -> Problem | None:
-    value: datetime = record[bounds.field]
+def _epoch_message(v: float) -> str:
+    if v <= 0:
+        return (
+            f"{v} is a zero or negative epoch; send an RFC 3339 time such as 2026-01-31T12:00:00Z"
+        )
+    unit = next((u for limit, u in _EPOCH_UNITS if v < limit), "nanoseconds")
+    return (
+        f"{v} looks like epoch {unit}; epoch numbers are ambiguous (seconds or milliseconds?): "
+        "send an RFC 3339 time such as 2026-01-31T12:00:00Z"
+    )
+
+
+def _time_problem(bounds: TimeBounds, value: datetime, now: datetime) -> Problem | None:
     if value < bounds.not_before:
         return Problem(
             "TIME", bounds.field, f"{value.isoformat()} is before {bounds.not_before:%Y-%m-%d}"

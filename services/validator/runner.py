@@ -23,9 +23,9 @@ from headrace.consumer_loop import (
     position,
     rewind,
 )
-from headrace.contract import load_contract
+from headrace.contract import ContractWatcher
 from headrace.crash_points import crash_point
-from headrace.schema_registry import default_registry
+from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
@@ -51,11 +51,21 @@ def commit_transaction(producer: Producer, attempts: int = 5) -> None:
 
 
 class ValidatorHandler:
-    def __init__(self, producer: Producer, topics: Topics, validator: Validator) -> None:
+    def __init__(
+        self, producer: Producer, topics: Topics, contracts: ContractWatcher, registry: Registry
+    ) -> None:
         self.producer = producer
         self.topics = topics
-        self.validator = validator
-        self.registry = default_registry()
+        self.contracts = contracts
+        self.registry = registry
+        self.validator = Validator(contracts.current(), registry)
+
+    def _current_validator(self) -> Validator:
+        """The validator of the current contract: a changed contract applies from the next batch."""
+        contract = self.contracts.current()
+        if contract is not self.validator.contract:
+            self.validator = Validator(contract, self.registry)
+        return self.validator
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Start at the committed offsets (committed inside each transaction)."""
@@ -79,8 +89,9 @@ class ValidatorHandler:
                 rewind(consumer, messages)
 
     def _transact(self, consumer: Consumer, messages: list[Message]) -> None:
-        outcome = self.validator.validate([m.value() for m in messages], datetime.now(UTC))
-        schema = self.validator.contract.schema_file
+        validator = self._current_validator()
+        outcome = validator.validate([m.value() for m in messages], datetime.now(UTC))
+        schema = validator.contract.schema_file
         self.producer.begin_transaction()
         for i, record in outcome.valid:
             m = messages[i]
@@ -132,7 +143,8 @@ def build(
     producer = kafka_clients.transactional_producer(
         common.bootstrap_servers, f"{own.group_id}-{common.instance_id}"
     )
-    handler = ValidatorHandler(producer, topics, Validator(load_contract()))
+    contracts = ContractWatcher(common.schemas_dir)
+    handler = ValidatorHandler(producer, topics, contracts, registry_for(common))
     policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
     loop = ConsumerLoop(consumer, [topics.raw], handler, policy, hb, stop)
     return lag_metrics.watch(SERVICE, loop)

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from headrace import warehouse
+from headrace.schema_registry import default_registry
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.loader.core import Source
@@ -51,7 +52,7 @@ def land(
     batch_id: str,
     instance: str = "a",
 ) -> dict[str, Any] | None:
-    handler = LoaderHandler(None, None, TOPICS, "g", instance, "salt")  # type: ignore[arg-type]
+    handler = LoaderHandler(None, None, TOPICS, "g", instance, "salt", default_registry())  # type: ignore[arg-type]
     return warehouse.in_transaction(con, lambda: handler._land(con, batch, batch_id))
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
 
-from headrace.contract import load_contract
+from headrace import wire_format
+from headrace.contract import ContractWatcher, load_contract
+from headrace.paths import SCHEMAS_DIR
 from headrace.sample_events import BAD_KINDS, good_event
+from headrace.schema_registry import default_registry
 from services.validator.core import Validator
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -28,7 +34,7 @@ GOOD = {
 
 @pytest.fixture(scope="module")
 def validator() -> Validator:
-    return Validator(load_contract())
+    return Validator(load_contract(), default_registry())
 
 
 def spoil(**changes: object) -> bytes:
@@ -61,6 +67,26 @@ def spoil(**changes: object) -> bytes:
         (spoil(event_time="1970-01-01T00:00:00Z"), "TIME", "event_time"),
         (spoil(event_time="2026-11-20T10:00:00"), "TIME", "event_time"),
         (spoil(event_time=1700000000), "TIME", "event_time"),
+        (spoil(event_time=1700000000000), "TIME", "event_time"),
+        (spoil(event_time=0), "TIME", "event_time"),
+        (spoil(event_time=-5), "TIME", "event_time"),
+        (b"null", "EMPTY", None),
+        (spoil().replace(b"10.5", b"1e999"), "TYPE", "amount"),
+        (spoil().replace(b"10.5", b"NaN"), "TYPE", "amount"),
+        (
+            spoil(processing_duration=1.0).replace(b"1.0", b"-Infinity"),
+            "TYPE",
+            "processing_duration",
+        ),
+        (spoil(transaction_id="42"), "TYPE", "transaction_id"),
+        (spoil(transaction_id=True), "TYPE", "transaction_id"),
+        (spoil(channel="CARRIER_PIGEON"), "ENUM", "channel"),
+        (spoil(note="hello"), "UNKNOWN_FIELD", "note"),
+        (b"\x00\x00\x00", "WIRE_FORMAT", None),
+        (b"\x01\x00\x00\x00\x01abc", "WIRE_FORMAT", None),
+        (wire_format.frame(999, b"\x02"), "SCHEMA_ID", None),
+        (wire_format.frame(2, b"\x02"), "SCHEMA_ID", None),  # an error envelope, not a transaction
+        (wire_format.frame(1, b"\x02"), "WIRE_FORMAT", None),  # truncated body
     ],
 )
 def test_rejection_reason(
@@ -83,8 +109,71 @@ def test_valid_event_decodes_to_avro_ready_record(validator: Validator) -> None:
     assert record["processing_duration"] is None and record["amount"] == 10.5
 
 
-def test_unknown_fields_are_ignored(validator: Validator) -> None:
-    assert validator.validate([spoil(note="hello")], NOW).rejected == []
+def test_one_rejection_lists_every_problem(validator: Validator) -> None:
+    value = spoil(amount=-1, status="DONE", account_number="12", note=1, event_time=1.7e9)
+    [(_, problems)] = validator.validate([value], NOW).rejected
+    assert {(p.reason, p.field) for p in problems} == {
+        ("RANGE", "amount"),
+        ("ENUM", "status"),
+        ("PATTERN", "account_number"),
+        ("TIME", "event_time"),
+        ("UNKNOWN_FIELD", "note"),
+    }
+    assert "epoch seconds" in next(p.message for p in problems if p.reason == "TIME")
+
+
+def test_v1_and_v2_json_events_both_pass(validator: Validator) -> None:
+    outcome = validator.validate([spoil(), spoil(channel="MOBILE")], NOW)
+    assert outcome.rejected == []
+    assert [r["channel"] for _, r in outcome.valid] == [None, "MOBILE"]
+
+
+def test_avro_framed_events_of_either_version_pass(validator: Validator) -> None:
+    registry = default_registry()
+    record = {**GOOD, "event_time": datetime(2026, 11, 20, 10, tzinfo=UTC)}
+    v1 = registry.encode("transaction.v1.avsc", record)
+    v2 = registry.encode("transaction.v2.avsc", {**record, "channel": "ATM"})
+    bad = registry.encode("transaction.v1.avsc", {**record, "amount": -3.0})
+    outcome = validator.validate([v1, v2, bad], NOW)
+    assert [(i, r["channel"]) for i, r in outcome.valid] == [(0, None), (1, "ATM")]
+    [(index, problems)] = outcome.rejected
+    assert index == 2
+    assert (problems[0].reason, problems[0].field) == ("RANGE", "amount")
+
+
+def contract_dir(tmp_path: Path, **changes: object) -> Path:
+    """A copy of schemas/ whose contract has `changes` applied (top level or per field)."""
+    target = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS_DIR, target, dirs_exist_ok=True)
+    path = target / "transaction.contract.json"
+    spec = json.loads(path.read_text())
+    for key, value in changes.items():
+        if key in spec["fields"]:
+            spec["fields"][key] = value
+        else:
+            spec[key] = value
+    path.write_text(json.dumps(spec))
+    return target
+
+
+def test_unknown_field_policy_ignore(tmp_path: Path) -> None:
+    directory = contract_dir(tmp_path, unknown_fields="ignore")
+    lenient = Validator(load_contract(directory=directory), default_registry())
+    assert lenient.validate([spoil(note="hello")], NOW).rejected == []
+
+
+def test_watcher_reloads_a_changed_contract_and_keeps_the_last_good_one(tmp_path: Path) -> None:
+    directory = contract_dir(tmp_path)
+    watcher = ContractWatcher(directory, every=0)
+    first = watcher.current()
+    assert watcher.current() is first  # unchanged files: the same contract
+    relaxed = contract_dir(tmp_path, amount={"ge": 0, "le": 10**12})
+    assert relaxed == directory
+    second = watcher.current()
+    assert second is not first
+    assert Validator(second, default_registry()).validate([spoil(amount=5e9)], NOW).rejected == []
+    (directory / "transaction.contract.json").write_text("{ not json")
+    assert watcher.current() is second
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_KINDS))
