@@ -66,6 +66,37 @@ NEWEST_EVENT = Gauge(
     "Event time of the newest event this replica has loaded (unix time).",
     ["service"],
 )
+CONTRACT_INFO = Gauge(
+    "headrace_contract_info",
+    "1 for the contract (and its schema file) the validator applies now.",
+    ["service", "event", "schema"],
+)
+
+INGEST_REQUESTS = Counter(
+    "headrace_ingest_requests_total",
+    "Requests to the producer's POST /v1/events, by outcome: accepted (202), replayed (202 from "
+    "an Idempotency-Key already accepted), bad_request (400), too_large (413), in_flight (409), "
+    "key_reused (422), unavailable (503, Kafka did not acknowledge in time).",
+    ["outcome"],
+)
+INGEST_SECONDS = Histogram(
+    "headrace_ingest_request_seconds",
+    "Time from an ingest request's body to Kafka's acknowledgement of all its events.",
+    buckets=LATENCY_BUCKETS,
+)
+INGEST_IDEMPOTENCY_KEYS = Gauge(
+    "headrace_ingest_idempotency_keys",
+    "Idempotency-Keys of accepted requests the producer remembers.",
+)
+INGEST_OUTCOMES = (
+    "accepted",
+    "replayed",
+    "bad_request",
+    "too_large",
+    "in_flight",
+    "key_reused",
+    "unavailable",
+)
 
 
 _newest: dict[str, float] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -10,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import orjson
 from aiohttp import web
 from confluent_kafka import KafkaError, Message, Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,7 +21,8 @@ from headrace.service_http import Heartbeat, build_app
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.producer.config import ProducerSettings
-from services.producer.core import RawEvent, check_readable, count_rows, key_of, read_batches
+from services.producer.core import CheckedFile, RawEvent, open_file
+from services.producer.ingest import Ingest, Poller, add_routes, ingest_producer
 
 log = logging.getLogger(__name__)
 SERVICE = "producer"
@@ -84,16 +83,20 @@ def replay(
     show_progress: bool = True,
     ack_log: Path | None = None,
 ) -> int:
-    """Publish every row of `path` to raw; return the number acknowledged by the broker."""
-    check_readable(path)
+    """Publish every row of `path` to raw; return the number acknowledged by the broker.
+
+    The whole file is read once before anything is published (core.open_file): a malformed
+    file publishes nothing and its error names the line to fix.
+    """
+    checked = open_file(path)
     kafka_clients.wait_for_broker(common.bootstrap_servers)
     with contextlib.ExitStack() as stack:
         log_file = stack.enter_context(ack_log.open("a")) if ack_log else None
-        return _replay(path, common, rate_limit, show_progress, Deliveries(log_file))
+        return _replay(checked, common, rate_limit, show_progress, Deliveries(log_file))
 
 
 def _replay(
-    path: Path,
+    checked: CheckedFile,
     common: CommonSettings,
     rate_limit: float,
     show_progress: bool,
@@ -101,6 +104,7 @@ def _replay(
 ) -> int:
     topic = Topics(common.topic_prefix).raw
     producer = kafka_clients.producer(common.bootstrap_servers)
+    path = checked.path
     headers: Headers = [("headrace.source_file", path.name.encode())]
     started, sent = time.monotonic(), 0
     columns = (
@@ -110,8 +114,8 @@ def _replay(
         TimeElapsedColumn(),
     )
     with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        task = progress.add_task(path.name, total=count_rows(path))
-        for batch in read_batches(path):
+        task = progress.add_task(path.name, total=checked.rows)
+        for batch in checked.batches():
             send(producer, topic, batch, headers, deliveries)
             deliveries.flush_log()
             crash_point("producer.after_batch")
@@ -130,52 +134,36 @@ def _replay(
     return deliveries.acked
 
 
-def split_body(body: bytes) -> list[bytes]:
-    """A JSON object, a JSON array of objects, or NDJSON, as one message per event."""
-    text = body.strip()
-    if text.startswith(b"["):
-        return [orjson.dumps(item) for item in orjson.loads(text)]
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines
-
-
-def ingest_routes(app: web.Application, producer: Producer, topic: str) -> None:
-    async def post_events(request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            values = split_body(body)
-        except orjson.JSONDecodeError as exc:
-            return web.json_response({"error": f"PARSE: {exc}"}, status=400)
-        deliveries = Deliveries()
-        for v in values:
-            try:
-                key = key_of(orjson.loads(v))
-            except orjson.JSONDecodeError:
-                key = None  # kept: the validator rejects it with its reason
-            producer.produce(
-                topic, v, key, headers=[("headrace.source", b"http")], on_delivery=deliveries
-            )
-        remaining = await asyncio.get_running_loop().run_in_executor(None, producer.flush, 10)
-        if remaining or deliveries.failed:
-            metrics.BATCH_FAILURES.labels(SERVICE).inc()
-            return web.json_response(
-                {"error": "Kafka unavailable"}, status=503, headers={"Retry-After": "5"}
-            )
-        metrics.EVENTS_OUT.labels(SERVICE, topic).inc(len(values))
-        return web.json_response({"accepted": len(values)}, status=202)
-
-    app.router.add_post("/v1/events", post_events)
-
-
 def serve() -> None:
     """`headrace run producer`: the HTTP ingest endpoint with health and metrics."""
     common = settings.load(CommonSettings)
     own = settings.load(ProducerSettings)
     configure_logging(common.log_level, SERVICE)
     kafka_clients.wait_for_broker(common.bootstrap_servers)
-    producer = kafka_clients.producer(common.bootstrap_servers)
+    producer = ingest_producer(common.bootstrap_servers, own)
+    web.run_app(
+        ingest_app(producer, Topics(common.topic_prefix).raw, own),
+        host=common.http_host,
+        port=own.port,
+        print=None,
+    )
+
+
+def ingest_app(producer: Producer, topic: str, own: ProducerSettings) -> web.Application:
+    """/v1/events with /healthz, /readyz and /metrics; the producer is polled and flushed."""
     heartbeat = Heartbeat(max_silence=float("inf"))
     app = build_app(heartbeat, lambda: (True, "accepting events"), own.max_request_bytes)
-    ingest_routes(app, producer, Topics(common.topic_prefix).raw)
-    web.run_app(app, host=common.http_host, port=own.port, print=None)
-    producer.flush(30)
+    add_routes(app, Ingest(producer, topic, own))
+    poller = Poller(producer)
+
+    async def start(_: web.Application) -> None:
+        poller.start()
+
+    async def stop(_: web.Application) -> None:
+        poller.stop()
+        # Every request was answered, so nothing is left to deliver but late retries: bounded.
+        producer.flush(own.ack_timeout_seconds)
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return app
