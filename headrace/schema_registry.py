@@ -131,6 +131,10 @@ class FileRegistryClient(SchemaRegistryClient):
     def get_schema(self, schema_id: int, *args: Any, **kwargs: Any) -> Schema:
         return Schema(self._files.raw_schema(schema_id), "AVRO")
 
+    def get_associations_by_resource_name(self, *args: Any, **kwargs: Any) -> list[Any]:
+        # Topics have no registry associations here: serdes fall back to their name strategy.
+        return []
+
 
 @cache
 def _registry(directory: Path, url: str | None) -> FileSchemaRegistry | ConfluentRegistry:

@@ -110,6 +110,7 @@ def env_of(common: CommonSettings, home: Path) -> dict[str, str]:
         "HEADRACE_CATALOG_URL": common.catalog_url,
         "HEADRACE_SUMMARIZER_DATA_DIR": str(home / "summarizer"),
         "HEADRACE_SUMMARIZER_CATCH_UP_SECONDS": "1",
+        "HEADRACE_SCHEMAS_DIR": str(common.schemas_dir),
     }
     if common.gcs_endpoint:
         env["HEADRACE_GCS_ENDPOINT"] = common.gcs_endpoint

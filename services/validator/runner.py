@@ -23,7 +23,7 @@ from headrace.consumer_loop import (
     position,
     rewind,
 )
-from headrace.contract import ContractWatcher
+from headrace.contract import Contract, ContractWatcher
 from headrace.crash_points import crash_point
 from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
@@ -50,6 +50,10 @@ def commit_transaction(producer: Producer, attempts: int = 5) -> None:
                 raise
 
 
+def _show_contract(contract: Contract, live: int) -> None:
+    metrics.CONTRACT_INFO.labels(SERVICE, contract.event, contract.schema_file).set(live)
+
+
 class ValidatorHandler:
     def __init__(
         self, producer: Producer, topics: Topics, contracts: ContractWatcher, registry: Registry
@@ -59,12 +63,15 @@ class ValidatorHandler:
         self.contracts = contracts
         self.registry = registry
         self.validator = Validator(contracts.current(), registry)
+        _show_contract(self.validator.contract, 1)
 
     def _current_validator(self) -> Validator:
         """The validator of the current contract: a changed contract applies from the next batch."""
         contract = self.contracts.current()
         if contract is not self.validator.contract:
+            _show_contract(self.validator.contract, 0)
             self.validator = Validator(contract, self.registry)
+            _show_contract(contract, 1)
         return self.validator
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
