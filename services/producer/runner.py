@@ -88,7 +88,7 @@ def replay(
     The whole file is read once before anything is published (core.open_file): a malformed
     file publishes nothing and its error names the line to fix.
     """
-    checked = open_file(path)
+    checked = open_file(path, common.schemas_dir)
     kafka_clients.wait_for_broker(common.bootstrap_servers)
     with contextlib.ExitStack() as stack:
         log_file = stack.enter_context(ack_log.open("a")) if ack_log else None
