@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from headrace.errors import OperatorError
+
+if TYPE_CHECKING:
+    from headrace.rejections import Selection
 
 SERVICES = ("producer", "stager", "validator", "loader", "summarizer")
 app = typer.Typer(
@@ -135,6 +139,101 @@ def check(
         mark = "[green]ok[/]  " if v.ok else "[red]FAIL[/]"
         console.print(f"{mark} {v.name}: {v.detail}")
     if not all(v.ok for v in verdicts):
+        raise typer.Exit(1)
+
+
+DayOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only this day (UTC, YYYY-MM-DD).")
+]
+SinceOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this day on (inclusive).")
+]
+UntilOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Up to this day (inclusive).")
+]
+ReasonOption = Annotated[
+    list[str] | None, typer.Option(help="Reason code (RANGE, TYPE, DUPLICATE, ...); repeatable.")
+]
+SourceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Source system, source file (or `http`), topic, or topic/partition; repeatable."
+    ),
+]
+
+
+def _selection(
+    day: datetime | None,
+    since: datetime | None,
+    until: datetime | None,
+    reason: list[str] | None,
+    source: list[str] | None,
+) -> Selection:
+    from headrace.rejections import Selection
+
+    return Selection.of(
+        day.date() if day else None,
+        since.date() if since else None,
+        until.date() if until else None,
+        reason,
+        source,
+    )
+
+
+@app.command()
+def errors(
+    date: DayOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    reason: ReasonOption = None,
+    source: SourceOption = None,
+    sample: Annotated[int, typer.Option(help="Show this many events with their bytes.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document for machines.")
+    ] = False,
+) -> None:
+    """Rejected events (error zone and duplicates) by day, reason, field and source."""
+    from headrace import errors_view, settings
+    from headrace.settings import CommonSettings
+
+    common = settings.load(CommonSettings)
+    found = errors_view.report(common, _selection(date, since, until, reason, source), sample)
+    if as_json:
+        sys.stdout.buffer.write(errors_view.to_json(found) + b"\n")
+    else:
+        errors_view.render(console, found)
+
+
+@app.command()
+def reprocess(
+    date: DayOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    reason: ReasonOption = None,
+    source: SourceOption = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Validate and report; publish nothing, write no ledger.")
+    ] = False,
+) -> None:
+    """Validate error records again with the current contract; republish those that now pass."""
+    from rich.progress import Progress
+
+    from headrace import reprocess_view, settings
+    from headrace.reprocess import run
+    from headrace.settings import CommonSettings
+
+    common = settings.load(CommonSettings)
+    selection = _selection(date, since, until, reason, source)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("reprocessing", total=None)
+        summary = run(
+            common,
+            selection,
+            lambda done, total: bar.update(task, completed=done, total=total),
+            dry_run=dry_run,
+        )
+    reprocess_view.render(console, summary, dry_run)
+    if summary.publish_failed:
         raise typer.Exit(1)
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from headrace import error_zone
 from headrace.bucket import Bucket
 from headrace.reconciliation import partition_offsets
 
@@ -61,17 +62,13 @@ def errors_by_day(
     con: duckdb.DuckDBPyConnection, bucket: Bucket, bounds: list[datetime]
 ) -> dict[date, int]:
     since = bounds[0]
-    # A file sits in the folder of its first record's day, so look one folder further back.
-    span = (bounds[-1] - since).days + 2
-    folders = {(since.date() + timedelta(n - 1)).isoformat() for n in range(span)}
-    files = [f for f in bucket.glob("error/date=*/*.jsonl") if f.split("date=")[1][:10] in folders]
+    files = error_zone.files(bucket, since.date(), bounds[-1].date())
     if not files:
         return {}
     rows = con.execute(
-        """SELECT CAST(make_timestamp(source_timestamp_ms * 1000) AS DATE), count(*)
-           FROM read_json(?, format = 'newline_delimited', union_by_name = true,
-                          columns = {'source_timestamp_ms': 'BIGINT'})
-           WHERE source_timestamp_ms >= ? GROUP BY ALL""",
+        f"""SELECT CAST(make_timestamp(source_timestamp_ms * 1000) AS DATE), count(*)
+            FROM {error_zone.read_json(["source_timestamp_ms"])}
+            WHERE source_timestamp_ms >= ? GROUP BY ALL""",
         [files, int(since.timestamp() * 1000)],
     ).fetchall()
     return {d: int(n) for d, n in rows}

@@ -11,7 +11,8 @@ duplicate or an error-zone record. headrace_reconciliation_events{side} exports 
              so retention never lowers it)
   fact       rows of transaction_fact
   duplicate  rows of transaction_duplicate
-  error      records in the bucket's error zone (each file's lines counted once, then cached)
+  error      records in the bucket's error zone (each file read once, then cached by size:
+             headrace.error_zone.ErrorZoneTally)
 The placed sides are counted before `in`, so fact + duplicate + error > in means an event was
 counted twice; `in` of some minutes ago > placed now means events that entered that long ago are
 still in no place. The alert rules (deploy/prometheus/alerts.yml) compare them that way.
@@ -34,6 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headrace import kafka_clients, metrics, reconciliation_days, warehouse
 from headrace.bucket import Bucket
+from headrace.error_zone import ErrorZoneTally
 from headrace.reconciliation import raw_appended
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
@@ -93,31 +95,10 @@ class WarehouseMetricsSettings(BaseSettings):
 
 
 @dataclass
-class ErrorZoneCount:
-    """Records in the error zone, reading each file once (a file is rewritten only when its
-    batch is redone after a crash, and then its size changes, so size is the cache key)."""
-
-    bucket: Bucket
-    _lines: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    def count(self) -> int:
-        found = self.bucket.fs.glob(self.bucket.url("error/date=*/*.jsonl"), detail=True)
-        lines: dict[str, tuple[int, int]] = {}
-        for name, info in found.items():
-            size = int(info.get("size") or 0)
-            cached = self._lines.get(name)
-            if cached is None or cached[0] != size:
-                cached = (size, self.bucket.fs.cat_file(name).count(b"\n"))
-            lines[name] = cached
-        self._lines = lines
-        return sum(n for _, n in lines.values())
-
-
-@dataclass
 class WarehouseMetrics:
     common: CommonSettings
     _con: duckdb.DuckDBPyConnection | None = None
-    _errors: ErrorZoneCount | None = None
+    _errors: ErrorZoneTally | None = None
     _admin: AdminClient = field(init=False)
 
     def __post_init__(self) -> None:
@@ -127,7 +108,7 @@ class WarehouseMetrics:
         if self._con is None:
             self._con = warehouse.connect(self.common, read_only=True)
             bucket = Bucket.open(self.common.bucket_url, self.common.gcs_endpoint)
-            self._errors = ErrorZoneCount(bucket)
+            self._errors = ErrorZoneTally(bucket)
         assert self._errors is not None
         try:
             tables = self._tables(self._con)
@@ -135,7 +116,8 @@ class WarehouseMetrics:
             self._con.close()
             self._con = None  # reconnect next time (the catalog may have moved under us)
             raise
-        errors = self._errors.count()
+        self._errors.update(self._con)
+        errors = self._errors.total()
         raw_in = raw_appended(self._admin, Topics(self.common.topic_prefix).raw)
         for table in TABLES:
             ROWS.labels(table).set(tables[table])
