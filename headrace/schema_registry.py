@@ -28,8 +28,14 @@ class UnknownSchemaId(LookupError):
 
 
 class Registry(Protocol):
+    def id_of(self, filename: str) -> int:
+        """The id of the schema in schemas/<filename> (registered first where that applies)."""
+
     def schema(self, schema_id: int) -> Any:
         """The parsed schema of an id; raises UnknownSchemaId."""
+
+    def definition(self, schema_id: int) -> dict[str, Any]:
+        """The schema of an id as written (JSON); raises UnknownSchemaId."""
 
     def encode(self, filename: str, record: dict[str, Any]) -> bytes:
         """`record` framed with the id of the schema in schemas/<filename>."""
@@ -81,9 +87,13 @@ class FileSchemaRegistry(_Codec):
             raise UnknownSchemaId(f"unknown schema id {schema_id}")
         return self._files[schema_id].read_text()
 
+    def definition(self, schema_id: int) -> dict[str, Any]:
+        definition: dict[str, Any] = json.loads(self.raw_schema(schema_id))
+        return definition
+
     def schema(self, schema_id: int) -> Any:
         if schema_id not in self._parsed:
-            self._parsed[schema_id] = fastavro.parse_schema(json.loads(self.raw_schema(schema_id)))
+            self._parsed[schema_id] = fastavro.parse_schema(self.definition(schema_id))
         return self._parsed[schema_id]
 
 
@@ -107,13 +117,17 @@ class ConfluentRegistry(_Codec):
             self._ids[filename] = self.client.register_schema(subject, Schema(text, "AVRO"))
         return self._ids[filename]
 
+    def definition(self, schema_id: int) -> dict[str, Any]:
+        try:
+            found = self.client.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            raise UnknownSchemaId(f"unknown schema id {schema_id} ({exc})") from None
+        definition: dict[str, Any] = json.loads(found.schema_str or "")
+        return definition
+
     def schema(self, schema_id: int) -> Any:
         if schema_id not in self._parsed:
-            try:
-                found = self.client.get_schema(schema_id)
-            except SchemaRegistryError as exc:
-                raise UnknownSchemaId(f"unknown schema id {schema_id} ({exc})") from None
-            self._parsed[schema_id] = fastavro.parse_schema(json.loads(found.schema_str or ""))
+            self._parsed[schema_id] = fastavro.parse_schema(self.definition(schema_id))
         return self._parsed[schema_id]
 
 

@@ -25,7 +25,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import duckdb
 from confluent_kafka.admin import AdminClient
@@ -159,7 +158,7 @@ def batch_loaded(
     con: duckdb.DuckDBPyConnection,
     service: str,
     batch_id: str,
-    rows: list[tuple[dict[str, Any], Any]],
+    newest_event: datetime | None,
 ) -> None:
     """After a load batch commits: its clean-zone files and bytes, and the newest event time.
 
@@ -178,8 +177,7 @@ def batch_loaded(
         metrics.FILES_WRITTEN.labels(service, "clean").inc(int(files))
     except duckdb.Error as exc:
         log.warning("clean-zone metrics of %s not counted: %s", batch_id, str(exc).splitlines()[0])
-    times = [r["event_time"] for r, _ in rows if isinstance(r.get("event_time"), datetime)]
-    metrics.newest_event(service, times)
+    metrics.newest_event(service, [newest_event] if newest_event else [])
 
 
 def start(common: CommonSettings, interval_seconds: float | None = None) -> threading.Event:

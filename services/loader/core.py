@@ -1,4 +1,4 @@
-"""Pure loading steps: decode a batch into Arrow, and the SQL that lands it in the star schema.
+"""Pure loading steps: a batch of frames into Arrow, and the SQL that lands it in the star schema.
 
 Nothing here imports Kafka. The SQL runs inside the runner's warehouse transaction against the
 registered Arrow table `batch`; dimension keys are derived from the data (time_id = yyyymmdd,
@@ -7,11 +7,15 @@ account_id = keyed hash of the account number), so every replica computes the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from headrace import avro_columns
 
 BATCH_SCHEMA = pa.schema(
     [
@@ -33,6 +37,12 @@ BATCH_SCHEMA = pa.schema(
 )
 
 
+# The event's own columns (any schema version decodes into these) and where it was read.
+EVENT_SCHEMA = pa.schema(
+    BATCH_SCHEMA.field(i) for i in range(BATCH_SCHEMA.get_field_index("source_topic"))
+)
+
+
 @dataclass(frozen=True)
 class Source:
     topic: str
@@ -41,6 +51,57 @@ class Source:
     # When the event entered raw (the validator carries raw's timestamp onto validated): the day
     # a reconciliation by arrival day counts it in.
     ingested_ms: int | None = None
+
+
+def decode_batch(
+    topic: str,
+    frames: list[bytes],
+    partitions: list[int | None],
+    offsets: list[int | None],
+    timestamps_ms: list[int | None],
+    schema_of: Callable[[int], dict[str, Any]],
+) -> pa.Table:
+    """Frames read from `topic` (any schema version) as one BATCH_SCHEMA table, column-wise."""
+    events = avro_columns.decode(frames, schema_of, EVENT_SCHEMA)
+    n = len(frames)
+    return pa.Table.from_arrays(
+        [
+            *events.columns,
+            pa.array([topic] * n, pa.string()),
+            pa.array(partitions, pa.int32()),
+            pa.array(offsets, pa.int64()),
+            pa.array(timestamps_ms, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+        ],
+        schema=BATCH_SCHEMA,
+    )
+
+
+def unloaded(batch: pa.Table, ledger: dict[int, int]) -> pa.Table:
+    """The rows at offsets the ledger does not cover yet (the rest another loader committed)."""
+    partitions = batch.column("source_partition").to_numpy()
+    offsets = batch.column("source_offset").to_numpy()
+    keep = np.ones(batch.num_rows, dtype=bool)
+    for partition, next_offset in ledger.items():
+        keep &= ~((partitions == partition) & (offsets < next_offset))
+    return batch if keep.all() else batch.filter(pa.array(keep))
+
+
+def offset_ranges(batch: pa.Table) -> list[dict[str, Any]]:
+    """[{topic, partition, first_offset, last_offset}] of a batch, per partition."""
+    spans = batch.group_by(["source_topic", "source_partition"]).aggregate(
+        [("source_offset", "min"), ("source_offset", "max")]
+    )
+    rows = sorted(
+        (r["source_topic"], r["source_partition"], r["source_offset_min"], r["source_offset_max"])
+        for r in spans.to_pylist()
+    )
+    return [
+        {"topic": t, "partition": p, "first_offset": lo, "last_offset": hi} for t, p, lo, hi in rows
+    ]
+
+
+def newest_event_time(batch: pa.Table) -> Any:
+    return pc.max(batch.column("event_time")).as_py()
 
 
 def to_arrow(records: Iterable[tuple[dict[str, Any], Source]]) -> pa.Table:

@@ -16,17 +16,25 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets, position
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets
 from headrace.crash_points import crash_point
 from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.loader.config import LoaderSettings
-from services.loader.core import LAND_SQL, STAGE_SQL, Source, to_arrow
+from services.loader.core import (
+    LAND_SQL,
+    STAGE_SQL,
+    decode_batch,
+    newest_event_time,
+    offset_ranges,
+    unloaded,
+)
 
 log = logging.getLogger(__name__)
 SERVICE = "loader"
@@ -81,11 +89,15 @@ class LoaderHandler:
     def handle(self, consumer: Consumer, messages: list[Message]) -> None:
         with metrics.BATCH_SECONDS.labels(SERVICE).time():
             batch_id = f"{self.instance}-{uuid.uuid4().hex[:16]}"
-            decoded = [
-                (self.registry.decode(m.value() or b""), Source(*position(m), m.timestamp()[1]))
-                for m in messages
-            ]
-            manifest = self.session.transact(lambda con: self._land(con, decoded, batch_id))
+            batch = decode_batch(
+                self.topics.validated,
+                [m.value() or b"" for m in messages],
+                [m.partition() for m in messages],
+                [m.offset() for m in messages],
+                [m.timestamp()[1] for m in messages],
+                self.registry.definition,
+            )
+            manifest = self.session.transact(lambda con: self._land(con, batch, batch_id))
             metrics.commit_done(SERVICE)
             crash_point("loader.after_commit")
             if manifest is not None:
@@ -93,7 +105,9 @@ class LoaderHandler:
                 metrics.EVENTS_OUT.labels(SERVICE, "transaction_fact").inc(manifest["rows"])
                 metrics.EVENTS_REJECTED.labels(SERVICE, "DUPLICATE").inc(manifest["duplicates"])
                 manifest["files"] = batch_files(self.session.con, batch_id)
-                warehouse_metrics.batch_loaded(self.session.con, SERVICE, batch_id, decoded)
+                warehouse_metrics.batch_loaded(
+                    self.session.con, SERVICE, batch_id, newest_event_time(batch)
+                )
                 self._announce(manifest)
             crash_point("loader.after_manifest")
             commit_offsets(consumer, messages)
@@ -103,26 +117,27 @@ class LoaderHandler:
     def _land(
         self,
         con: duckdb.DuckDBPyConnection,
-        decoded: list[tuple[dict[str, Any], Source]],
+        batch: pa.Table,
         batch_id: str,
     ) -> dict[str, Any] | None:
         con.execute(f"CALL {warehouse.LAKE}.set_commit_message('headrace-loader', ?)", [batch_id])
         ledger = ledger_offsets(con, self.group_id, self.topics.validated)
-        fresh = [(r, s) for r, s in decoded if s.offset >= ledger.get(s.partition, -1)]
-        if len(fresh) < len(decoded):
+        fresh = unloaded(batch, ledger)
+        if fresh.num_rows < batch.num_rows:
             log.warning(
-                "%d events already loaded by another instance; skipped", len(decoded) - len(fresh)
+                "%d events already loaded by another instance; skipped",
+                batch.num_rows - fresh.num_rows,
             )
-        if not fresh:
+        if not fresh.num_rows:
             return None
-        con.register("batch", to_arrow(fresh))
+        con.register("batch", fresh)
         now = datetime.now(UTC)
         params = {"salt": self.salt, "batch_id": batch_id, "load_ts": now}
         for sql in STAGE_SQL:
             con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         for sql in LAND_SQL:
             con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        ranges = _ranges(fresh)
+        ranges = offset_ranges(fresh)
         for r in ranges:
             con.execute(
                 "INSERT INTO offsets_ledger VALUES (?, ?, ?, ?, ?)",
@@ -131,7 +146,7 @@ class LoaderHandler:
         rows, days = con.execute(
             "SELECT count(*), coalesce(list(DISTINCT time_id), []) FROM fresh"
         ).fetchone()  # type: ignore[misc]
-        duplicates = len(fresh) - rows
+        duplicates = fresh.num_rows - rows
         con.execute(
             "INSERT INTO load_batch VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -165,17 +180,6 @@ class LoaderHandler:
             # The summarizer also catches up from load_batch, so a lost manifest delays, not loses.
             log.error("manifest %s not acknowledged within 30 s", manifest["batch_id"])
             metrics.BATCH_FAILURES.labels(SERVICE).inc()
-
-
-def _ranges(decoded: list[tuple[dict[str, Any], Source]]) -> list[dict[str, Any]]:
-    spans: dict[tuple[str, int], tuple[int, int]] = {}
-    for _, s in decoded:
-        lo, hi = spans.get((s.topic, s.partition), (s.offset, s.offset))
-        spans[(s.topic, s.partition)] = (min(lo, s.offset), max(hi, s.offset))
-    return [
-        {"topic": t, "partition": p, "first_offset": lo, "last_offset": hi}
-        for (t, p), (lo, hi) in sorted(spans.items())
-    ]
 
 
 def build(

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import UTC, datetime
+from typing import cast
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from headrace import envelope, kafka_clients, lag_metrics, metrics
+from headrace import avro_columns, envelope, kafka_clients, lag_metrics, metrics
 from headrace.consumer_loop import (
     BatchPolicy,
     ConsumerLoop,
@@ -98,16 +99,17 @@ class ValidatorHandler:
     def _transact(self, consumer: Consumer, messages: list[Message]) -> None:
         validator = self._current_validator()
         outcome = validator.validate([m.value() for m in messages], datetime.now(UTC))
-        schema = validator.contract.schema_file
+        contract = validator.contract
+        schema_id = self.registry.id_of(contract.schema_file)
+        frames = avro_columns.frames(outcome.table, contract.avro_schema, schema_id)
         self.producer.begin_transaction()
-        for i, record in outcome.valid:
+        for i, frame in zip(outcome.rows, frames, strict=True):
             m = messages[i]
-            _, partition, _ = position(m)
             self.producer.produce(
                 self.topics.validated,
-                self.registry.encode(schema, record),
+                frame,
                 m.key(),
-                partition=partition,
+                partition=cast(int, m.partition()),  # a consumed message has one
                 headers=m.headers(),
                 timestamp=m.timestamp()[1],  # raw's arrival time travels on (reconciliation by day)
             )
@@ -132,7 +134,7 @@ class ValidatorHandler:
             commit_transaction(self.producer)
         crash_point("validator.after_commit")
         metrics.EVENTS_IN.labels(SERVICE, self.topics.raw).inc(len(messages))
-        metrics.EVENTS_OUT.labels(SERVICE, self.topics.validated).inc(len(outcome.valid))
+        metrics.EVENTS_OUT.labels(SERVICE, self.topics.validated).inc(len(outcome.rows))
         metrics.EVENTS_OUT.labels(SERVICE, self.topics.error).inc(len(outcome.rejected))
         # Counted only once the transaction committed: an aborted batch is consumed again.
         for reason, n in Counter(problems[0].reason for _, problems in outcome.rejected).items():

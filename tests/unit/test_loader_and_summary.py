@@ -13,7 +13,7 @@ from headrace import warehouse
 from headrace.schema_registry import default_registry
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
-from services.loader.core import Source
+from services.loader.core import Source, to_arrow
 from services.loader.runner import LoaderHandler, batch_files, ledger_offsets
 from services.summarizer.core import refresh_pending
 
@@ -53,7 +53,8 @@ def land(
     instance: str = "a",
 ) -> dict[str, Any] | None:
     handler = LoaderHandler(None, None, TOPICS, "g", instance, "salt", default_registry())  # type: ignore[arg-type]
-    return warehouse.in_transaction(con, lambda: handler._land(con, batch, batch_id))
+    table = to_arrow(batch)
+    return warehouse.in_transaction(con, lambda: handler._land(con, table, batch_id))
 
 
 def src(partition: int, offset: int) -> Source:
