@@ -5,8 +5,10 @@
 A seeded generator feeds waves of events (about 3% bad) through `headrace replay` with an ack log,
 while the suite injects faults of every kind: kill -9 of a service at a random moment and at each
 named crash point, SIGSTOP past the consumer's max poll interval (with a second replica taking
-over), SIGTERM rolling restarts, scaling a consumer group 1 -> 3 -> 1, and a hard kill of the
-broker. The suite is also the supervisor: a service that exited is restarted, as Kubernetes would.
+over), SIGTERM rolling restarts, scaling a consumer group 1 -> 3 -> 1, a hard kill of the broker,
+and bucket faults on the gs:// path (503s, connection resets, stalls and lost upload responses from
+a fault proxy in front of the GCS emulator; `--bucket local` runs on a folder, without them).
+The suite is also the supervisor: a service that exited is restarted, as Kubernetes would.
 When the faults are done and the pipeline is quiet, it checks I1-I11 and prints a JSON summary;
 the seed replays the same run.
 """
@@ -22,6 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +36,24 @@ from headrace.infra.config import InfraSettings
 from headrace.infra.kafka_broker import KafkaBroker
 from headrace.invariants import Checker, Verdict
 from headrace.pipeline import LocalPipeline
-from headrace.reconciliation import count
+from headrace.reconciliation import Counts, count
 from headrace.sample_events import generate
 from headrace.settings import CommonSettings
 from headrace.topics import Topics, ensure_topics
+from tests.faults.gcs_bucket import GcsBucket
+from tests.faults.gcs_fault_proxy import MODES as BUCKET_MODES
 
 CONSUMERS = ("stager", "validator", "loader")
 SUPERVISED = ("producer", "stager", "validator", "loader", "summarizer")
-KINDS = ("kill9", "crash_point", "sigstop", "sigterm", "scale", "broker_restart")
+KINDS = ("kill9", "crash_point", "sigstop", "sigterm", "scale", "broker_restart", "bucket")
+# Share of requests that meet a bucket fault while it is on: enough that most batches meet one,
+# few enough that retries mostly get through and the pipeline keeps partly working.
+BUCKET_FRACTION = {
+    "503": (0.2, 0.5),
+    "reset": (0.2, 0.5),
+    "stall": (0.1, 0.3),
+    "lost_response": (0.3, 0.6),  # of writes only
+}
 SESSION_TIMEOUT_MS = 6_000
 MAX_POLL_INTERVAL_MS = 8_000
 LIVENESS_SECONDS = 60.0
@@ -109,19 +122,29 @@ class FaultSuite:
     infra: InfraSettings
     wave_events: int = 3_000
     rate: int = 3_000
+    bucket: str = "gs"  # "gs": emulator behind the fault proxy; "local": a folder, no bucket faults
     injected: Counter[str] = field(default_factory=Counter)
     log: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self.last_counts: Counts | None = None
         self.broker = KafkaBroker(self.infra)
         prefix = f"faults-{self.seed}-{int(time.time())}"
+        port_base = _free_port_base()
+        self.gcs: GcsBucket | None = None
+        if self.bucket == "gs":
+            kafka = self.infra.kafka_port
+            taken = {*range(port_base, port_base + 40), *range(kafka, kafka + 4)}
+            self.gcs = GcsBucket(self.home, self.seed, frozenset(taken))
+        # The suite's own reads (readiness, I8 probes, the checker) go to the emulator directly.
         self.common = CommonSettings(
             bootstrap_servers=self.infra.bootstrap,
             topic_prefix=prefix,
-            bucket_url=str(self.home / "bucket"),
+            bucket_url=self.gcs.url(prefix) if self.gcs else str(self.home / "bucket"),
             catalog_url=str(self.home / "catalog.sqlite"),
+            gcs_endpoint=self.gcs.check_endpoint if self.gcs else None,
         )
         env = {
             "HEADRACE_BOOTSTRAP_SERVERS": self.infra.bootstrap,
@@ -138,14 +161,32 @@ class FaultSuite:
         for s in CONSUMERS:
             env[f"HEADRACE_{s.upper()}_SESSION_TIMEOUT_MS"] = str(SESSION_TIMEOUT_MS)
             env[f"HEADRACE_{s.upper()}_MAX_POLL_INTERVAL_MS"] = str(MAX_POLL_INTERVAL_MS)
+        if self.gcs:
+            env["HEADRACE_GCS_ENDPOINT"] = self.gcs.service_endpoint  # the services: via the proxy
         self.env = env
-        self.pipeline = LocalPipeline(self.home, env, port_base=_free_port_base())
+        self.pipeline = LocalPipeline(self.home, env, port_base=port_base)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return KINDS if self.gcs else tuple(k for k in KINDS if k != "bucket")
 
     # -- the run ------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         self.home.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
+        try:  # whatever fails, even at start, leaves no process of ours behind
+            verdicts = self._run()
+        finally:
+            self.pipeline.stop()
+            self.broker.stop()
+            if self.gcs:
+                self.gcs.stop()
+        return self._summary(verdicts, time.monotonic() - started)
+
+    def _run(self) -> list[Verdict]:
+        if self.gcs:
+            self.gcs.start()
         self.broker.start()
         ensure_topics(
             kafka_clients.admin(self.infra.bootstrap), Topics(self.common.topic_prefix).partitions()
@@ -156,32 +197,35 @@ class FaultSuite:
         feeder = Feeder(self.home, self.env, self.seed, 3, self.wave_events, self.rate)
         feeding = threading.Thread(target=feeder.run, daemon=True)
         feeding.start()
-        try:
-            for kind, target in self._plan():
-                self._inject(kind, target, feeder)
-                self._supervise()
-                time.sleep(self.rng.uniform(0.2, 1.0))
-            feeder.stop.set()
-            feeding.join()
+        for kind, target in self._plan():
+            self._inject(kind, target, feeder)
             self._supervise()
-            self.injected["replay_waves"] = feeder.waves
-            self.injected["replay_waves_killed"] = feeder.crashed_waves
-            settle_seconds = self._wait_quiet()
-            self.pipeline.stop()
-            verdicts = Checker(self.common, feeder.ack_log).run()
-            verdicts += self._runtime_verdicts(settle_seconds, self._reprocessed())
-        finally:
-            self.pipeline.stop()
-            self.broker.stop()
-        return self._summary(verdicts, time.monotonic() - started)
+            time.sleep(self.rng.uniform(0.2, 1.0))
+        feeder.stop.set()
+        feeding.join()
+        self._supervise()
+        self.injected["replay_waves"] = feeder.waves
+        self.injected["replay_waves_killed"] = feeder.crashed_waves
+        settle_seconds = self._wait_quiet()
+        self.pipeline.stop()
+        verdicts = Checker(self.common, feeder.ack_log).run()
+        verdicts += self._runtime_verdicts(settle_seconds, self._reprocessed())
+        if self.gcs:
+            counts = self.gcs.stats()["counts"]
+            self.injected.update({f"proxy_{k}": v for k, v in counts.items()})
+        return verdicts
 
     def _plan(self) -> list[tuple[str, str]]:
-        """Every crash point once first, then every kind, then random faults to the count."""
+        """Every crash point and bucket fault mode once first, then every other kind, then random
+        faults to the count."""
         plan = [("crash_point", p) for p in POINTS]
-        plan += [(k, "") for k in KINDS if k != "crash_point"]
+        if self.gcs:
+            plan += [("bucket", mode) for mode in BUCKET_MODES]
+        plan += [(k, "") for k in self.kinds if k not in ("crash_point", "bucket")]
+        fixed = len(plan)
         while len(plan) < self.faults:
-            plan.append((self.rng.choice(KINDS), ""))
-        return plan[: max(self.faults, len(POINTS) + len(KINDS) - 1)]
+            plan.append((self.rng.choice(self.kinds), ""))
+        return plan[: max(self.faults, fixed)]
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -240,6 +284,17 @@ class FaultSuite:
         for i in (2, 1):
             self.pipeline.stop_instance(service, i, grace_seconds=30)
 
+    def _fault_bucket(self, target: str | None, _: Feeder) -> None:
+        """For a few seconds a share of bucket requests fails, in one of the proxy's modes."""
+        assert self.gcs is not None
+        mode = target or self.rng.choice(BUCKET_MODES)
+        fraction = round(self.rng.uniform(*BUCKET_FRACTION[mode]), 2)
+        seconds = round(self.rng.uniform(3, 8), 1)
+        self._note("bucket", f"{mode} {fraction:.0%} for {seconds}s")
+        self.injected[f"bucket:{mode}"] += 1
+        self.gcs.fault(mode, fraction, seconds)
+        time.sleep(seconds)
+
     def _fault_broker_restart(self, _target: str | None, _: Feeder) -> None:
         self._note("broker_restart", "kafka")
         pid = self.broker.pid_file.read_text().strip()
@@ -265,25 +320,37 @@ class FaultSuite:
             self.violations.append(f"I8 catalog did not reopen after a kill: {exc}")
 
     def _wait_quiet(self) -> float:
-        """Seconds from the last fault until every event is placed (I7 wants <= 60 s)."""
+        """Seconds from the last fault until every event is placed (I7 wants <= 60 s).
+
+        A count reads every zone file, which takes seconds on gs://, so it runs on a worker
+        thread while this one keeps supervising: a service that exits meanwhile is restarted at
+        once, as Kubernetes would, not after the count.
+        """
         started = time.monotonic()
         deadline = started + LIVENESS_SECONDS * 3
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            while time.monotonic() < deadline:
+                counting = pool.submit(self._count)
+                while not counting.done():
+                    self._supervise()
+                    wait([counting], timeout=1)
+                self.last_counts = counting.result()
+                if self.last_counts.settled:
+                    return time.monotonic() - started
+                self._supervise()
+                time.sleep(1)
+        return time.monotonic() - started
+
+    def _count(self) -> Counts:
         from headrace.bucket import Bucket
 
-        bucket = Bucket.open(self.common.bucket_url)
-        while time.monotonic() < deadline:
-            self._supervise()
-            con = warehouse.connect(self.common, read_only=True)
-            try:
-                c = count(
-                    con, bucket, self.common.bootstrap_servers, Topics(self.common.topic_prefix)
-                )
-            finally:
-                con.close()
-            if c.settled:
-                return time.monotonic() - started
-            time.sleep(1)
-        return time.monotonic() - started
+        bucket = Bucket.open(self.common.bucket_url, self.common.gcs_endpoint)
+        con = warehouse.connect(self.common, read_only=True)
+        try:
+            topics = Topics(self.common.topic_prefix)
+            return count(con, bucket, self.common.bootstrap_servers, topics)
+        finally:
+            con.close()
 
     def _reprocessed(self) -> int:
         """Validated events produced twice. The generator never repeats a transaction_id, so any
@@ -302,7 +369,8 @@ class FaultSuite:
             Verdict(
                 "I7 liveness",
                 settle_seconds <= LIVENESS_SECONDS,
-                f"quiet {settle_seconds:.1f}s after the last fault (limit {LIVENESS_SECONDS}s)",
+                f"quiet {settle_seconds:.1f}s after the last fault (limit {LIVENESS_SECONDS}s)"
+                + self._unsettled(),
             ),
             Verdict(
                 "I9 zombies fenced",
@@ -321,6 +389,16 @@ class FaultSuite:
             ),
         ]
 
+    def _unsettled(self) -> str:
+        c = self.last_counts
+        if c is None or c.settled:
+            return ""
+        return (
+            f"; last count: raw {c.raw_in}, raw zone {c.raw_zone}, fact {c.fact_rows}, "
+            f"duplicates {c.duplicates}, error zone {c.error_zone}, "
+            f"unsummarized batches {c.unsummarized_batches}"
+        )
+
     def _note(self, kind: str, target: str) -> None:
         self.log.append({"t": round(time.time(), 2), "fault": kind, "target": target})
 
@@ -332,7 +410,9 @@ class FaultSuite:
             "faults_by_kind": dict(self.injected),
             "invariants": {v.name: {"ok": v.ok, "detail": v.detail} for v in verdicts},
             "violations": [f"{v.name}: {v.detail}" for v in verdicts if not v.ok],
-            "replay": f"python -m tests.faults.suite --faults {self.faults} --seed {self.seed}",
+            "bucket": self.common.bucket_url,
+            "replay": f"python -m tests.faults.suite --faults {self.faults} --seed {self.seed}"
+            f" --bucket {self.bucket}",
             "log": self.log,
         }
 
@@ -349,6 +429,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--home", type=Path, default=Path(".headrace/faults"))
     parser.add_argument("--out", type=Path, default=None, help="Also write the summary here.")
+    parser.add_argument(
+        "--bucket",
+        choices=("gs", "local"),
+        default="gs",
+        help="gs: the GCS emulator behind a fault proxy, with bucket faults; local: a folder.",
+    )
     args = parser.parse_args(argv)
     from tests.conftest import free_port_block
 
@@ -357,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     infra = InfraSettings(
         state_dir=home / "infra", kafka_port=base, kafka_controller_port=base + 1, kafka_heap="512m"
     )
-    summary = FaultSuite(home, args.seed, args.faults, infra).run()
+    summary = FaultSuite(home, args.seed, args.faults, infra, bucket=args.bucket).run()
     text = json.dumps({k: v for k, v in summary.items() if k != "log"}, indent=2)
     print(text)
     (home / "summary.json").write_text(json.dumps(summary, indent=2))
