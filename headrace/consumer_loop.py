@@ -18,6 +18,7 @@ from typing import Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from headrace.service_http import Heartbeat
+from headrace.settings import CommonSettings, ConsumerServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,61 @@ class BatchHandler(Protocol):
 
 @dataclass
 class BatchPolicy:
+    """A batch is cut at whichever comes first: `max_messages`, `max_bytes` of values, a record
+    timestamp span over `max_span_ms` (0: none), or `max_wait_seconds` after its first message,
+    so a quiet partition still flushes. The message that would break a limit starts the next
+    batch, so a batch never exceeds one: that and librdkafka's capped prefetch queue bound memory.
+    """
+
     max_messages: int = 10_000
     max_wait_seconds: float = 0.5
     poll_timeout_seconds: float = 0.2
+    max_bytes: int = 32 << 20
+    max_span_ms: int = 0
+
+    @classmethod
+    def of(cls, own: ConsumerServiceSettings, common: CommonSettings) -> BatchPolicy:
+        return cls(
+            max_messages=own.batch_max_messages,
+            max_wait_seconds=own.batch_max_wait_seconds,
+            max_bytes=own.batch_max_bytes or common.memory_budget_mb * (1 << 20) // 8,
+            max_span_ms=int(own.batch_max_span_seconds * 1000),
+        )
+
+
+@dataclass
+class _Batch:
+    """The batch being filled, with what its limits are measured on."""
+
+    messages: list[Message] = field(default_factory=list)
+    nbytes: int = 0
+    first_ts: int = 0
+    last_ts: int = 0
+    started_at: float = 0.0
+
+    def admits(self, m: Message, policy: BatchPolicy) -> bool:
+        if not self.messages:
+            return True
+        if len(self.messages) >= policy.max_messages:
+            return False
+        if self.nbytes + len(m.value() or b"") > policy.max_bytes:
+            return False
+        if policy.max_span_ms:
+            ts = m.timestamp()[1]
+            span = max(self.last_ts, ts) - min(self.first_ts, ts)
+            return span <= policy.max_span_ms
+        return True
+
+    def add(self, m: Message) -> None:
+        ts = m.timestamp()[1]
+        if not self.messages:
+            self.started_at, self.first_ts, self.last_ts = time.monotonic(), ts, ts
+        self.messages.append(m)
+        self.nbytes += len(m.value() or b"")
+        self.first_ts, self.last_ts = min(self.first_ts, ts), max(self.last_ts, ts)
+
+    def full(self, policy: BatchPolicy) -> bool:
+        return len(self.messages) >= policy.max_messages or self.nbytes >= policy.max_bytes
 
 
 @dataclass
@@ -60,7 +113,7 @@ class ConsumerLoop:
     stop: StopFlag = field(default_factory=StopFlag)
     assigned: set[tuple[str, int]] = field(default_factory=set)
     last_batch_at: float = field(default_factory=time.monotonic)
-    _pending: list[Message] = field(default_factory=list)
+    _batch: _Batch = field(default_factory=_Batch)
 
     def ready(self) -> tuple[bool, str]:
         if not self.assigned:
@@ -74,30 +127,42 @@ class ConsumerLoop:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        first_at = 0.0
         while not self.stop.stopped:
             self.heartbeat.beat()
-            room = self.policy.max_messages - len(self._pending)
+            room = self.policy.max_messages - len(self._batch.messages)
             got = self.consumer.consume(room, self.policy.poll_timeout_seconds)
-            if got and not self._pending:
-                first_at = time.monotonic()
-            self._pending.extend(m for m in got if not _is_benign_error(m))
-            full = len(self._pending) >= self.policy.max_messages
-            waited = time.monotonic() - first_at >= self.policy.max_wait_seconds
-            if self._pending and (full or waited):
+            queue = [m for m in got if not _is_benign_error(m)]
+            i = 0
+            while i < len(queue):
+                if self._batch.admits(queue[i], self.policy):
+                    self._batch.add(queue[i])
+                    i += 1
+                else:  # cut before the message that would break a limit
+                    self._flush()
+                    queue, i = self._still_ahead(queue[i:]), 0
+            waited = time.monotonic() - self._batch.started_at >= self.policy.max_wait_seconds
+            if self._batch.messages and (self._batch.full(self.policy) or waited):
                 self._flush()
-            if idle_exit is not None and not self._pending and idle_exit():
+            if idle_exit is not None and not self._batch.messages and idle_exit():
                 break
         self._flush()
         log.info("stopping (%s)", self.stop.reason or "done")
         self.consumer.close()
 
     def _flush(self) -> None:
-        if not self._pending:
+        if not self._batch.messages:
             return
-        batch, self._pending = self._pending, []
+        batch, self._batch = self._batch.messages, _Batch()
         self.handler.handle(self.consumer, batch)
         self.last_batch_at = time.monotonic()
+
+    def _still_ahead(self, rest: list[Message]) -> list[Message]:
+        """Messages of `rest` the consumer has not been rewound before (by a batch redone)."""
+        next_offsets = {
+            (p.topic, p.partition): p.offset
+            for p in self.consumer.position(self.consumer.assignment())
+        }
+        return [m for m in rest if next_offsets.get(position(m)[:2], -1) > position(m)[2]]
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.handler.on_assign(consumer, partitions)
@@ -113,7 +178,10 @@ class ConsumerLoop:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {(p.topic, p.partition) for p in partitions}
-        self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
+        kept = [m for m in self._batch.messages if (m.topic(), m.partition()) not in gone]
+        self._batch = _Batch()
+        for m in kept:
+            self._batch.add(m)
         consumer.incremental_unassign(partitions)
         self.assigned -= gone
         log.warning("lost %s: dropped their uncommitted messages", _names(partitions))

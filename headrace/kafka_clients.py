@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from headrace.errors import OperatorError
+from headrace.settings import CommonSettings, ConsumerServiceSettings
 
 BATCH_CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -45,8 +46,32 @@ def consumer(bootstrap: str, group_id: str, **overrides: Any) -> Consumer:
     return Consumer(conf)
 
 
+def service_consumer(common: CommonSettings, own: ConsumerServiceSettings) -> Consumer:
+    """A service's consumer, its prefetch queue capped at a quarter of the memory budget.
+
+    librdkafka prefetches until `queued.max.messages.kbytes` (64 MB by default, per consumer)
+    whatever the batch size; on a backlog that queue, not the batch, is what grows.
+    """
+    return consumer(
+        common.bootstrap_servers,
+        own.group_id,
+        **{"queued.max.messages.kbytes": common.memory_budget_mb * 1024 // 4},
+        **own.consumer_overrides(),
+    )
+
+
 def producer(bootstrap: str, **overrides: Any) -> Producer:
     return Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS, **overrides})
+
+
+def budgeted_producer(common: CommonSettings, **overrides: Any) -> Producer:
+    """A producer whose send queue (1 GB by default) is capped at a quarter of the budget.
+
+    A full queue makes produce() raise BufferError, which the callers answer by polling until
+    the broker has taken some: backpressure instead of growth.
+    """
+    cap = {"queue.buffering.max.kbytes": common.memory_budget_mb * 1024 // 4}
+    return producer(common.bootstrap_servers, **{**cap, **overrides})
 
 
 def transactional_producer(bootstrap: str, transactional_id: str, **overrides: Any) -> Producer:

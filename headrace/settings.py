@@ -45,6 +45,11 @@ class CommonSettings(BaseSettings):
     watchdog_seconds: float = Field(
         120.0, description="Exit (for a restart) when the main loop is stuck this long."
     )
+    memory_budget_mb: int = Field(
+        256,
+        ge=64,
+        description="This process's memory budget: batches, client queues and DuckDB fit in it.",
+    )
     schemas_dir: Path = Field(
         SCHEMAS_DIR,
         description="Schemas, contracts and registry.json (a changed contract is reloaded).",
@@ -66,7 +71,15 @@ class ConsumerServiceSettings(BaseSettings):
     port: int = Field(8080, description="Port of /healthz, /readyz and /metrics.")
     group_id: str = Field("headrace", description="Kafka consumer group.")
     batch_max_messages: int = Field(10_000, description="Most messages in one batch.")
-    batch_max_wait_seconds: float = Field(0.5, description="Longest wait to fill a batch.")
+    batch_max_wait_seconds: float = Field(
+        0.5, description="Longest a batch waits after its first message: quiet partitions flush."
+    )
+    batch_max_bytes: int = Field(
+        0, description="Most message bytes in one batch; 0: an eighth of the memory budget."
+    )
+    batch_max_span_seconds: float = Field(
+        0, description="Most record-time span in one batch (cuts late data apart); 0: no limit."
+    )
     session_timeout_ms: int = Field(
         45_000,
         description="Kafka group session timeout: how soon a dead replica's partitions move.",

@@ -81,7 +81,9 @@ def use_wal(path: Path) -> None:
 def connect(settings: CommonSettings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the warehouse attached as `lake` and selected with USE."""
     bucket = Bucket.open(settings.bucket_url, settings.gcs_endpoint)
-    con = duckdb.connect()
+    # DuckDB takes 80% of the machine's RAM by default; half the process budget leaves room for
+    # the Kafka client queues and the batch being built.
+    con = duckdb.connect(config={"memory_limit": f"{settings.memory_budget_mb // 2}MB"})
     dsn, catalog_ext = catalog_dsn(settings.catalog_url)
     for ext in ("ducklake", catalog_ext):
         load_extension(con, ext)

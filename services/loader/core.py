@@ -120,7 +120,10 @@ def to_arrow(records: Iterable[tuple[dict[str, Any], Source]]) -> pa.Table:
 
 # First copy of a transaction_id wins: earlier batches over this one, and within the batch the
 # lowest (partition, offset). Later copies are recorded in transaction_duplicate.
-# Each entry is one statement; $salt, $batch_id and $load_ts are bound by the runner.
+# Each entry is one statement; $salt, $batch_id, $load_ts and the batch's transaction_id range
+# $min_id..$max_id are bound by the runner. The constant range lets DuckLake skip, by the min/max
+# it keeps per file, every fact file the batch's ids cannot be in (ids mostly grow, so most
+# files): the duplicate check would otherwise read the whole transaction_id column each batch.
 STAGE_SQL = (
     """
     CREATE OR REPLACE TEMP TABLE staged AS
@@ -136,7 +139,8 @@ STAGE_SQL = (
     CREATE OR REPLACE TEMP TABLE fresh AS
     SELECT s.* FROM staged s
     ANTI JOIN (SELECT transaction_id FROM transaction_fact
-               WHERE transaction_id IN (SELECT transaction_id FROM staged)) f
+               WHERE transaction_id BETWEEN $min_id AND $max_id
+                 AND transaction_id IN (SELECT transaction_id FROM staged)) f
     USING (transaction_id)
     WHERE s.first_in_batch
     """,

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
@@ -132,7 +133,14 @@ class LoaderHandler:
             return None
         con.register("batch", fresh)
         now = datetime.now(UTC)
-        params = {"salt": self.salt, "batch_id": batch_id, "load_ts": now}
+        ids = pc.min_max(fresh.column("transaction_id")).as_py()
+        params = {
+            "salt": self.salt,
+            "batch_id": batch_id,
+            "load_ts": now,
+            "min_id": ids["min"],
+            "max_id": ids["max"],
+        }
         for sql in STAGE_SQL:
             con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         for sql in LAND_SQL:
@@ -190,9 +198,7 @@ def build(
         common, on_retry=lambda: metrics.BATCH_RETRIES.labels(SERVICE).inc()
     )
     warehouse.migrate(session.con)
-    consumer = kafka_clients.consumer(
-        common.bootstrap_servers, own.group_id, **own.consumer_overrides()
-    )
+    consumer = kafka_clients.service_consumer(common, own)
     producer = kafka_clients.producer(common.bootstrap_servers)
     handler = LoaderHandler(
         session,
@@ -203,6 +209,6 @@ def build(
         common.account_key_salt,
         registry_for(common),
     )
-    policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
+    policy = BatchPolicy.of(own, common)
     loop = ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)
     return lag_metrics.watch(SERVICE, loop)

@@ -103,7 +103,7 @@ def _replay(
     deliveries: Deliveries,
 ) -> int:
     topic = Topics(common.topic_prefix).raw
-    producer = kafka_clients.producer(common.bootstrap_servers)
+    producer = kafka_clients.budgeted_producer(common)
     path = checked.path
     headers: Headers = [("headrace.source_file", path.name.encode())]
     started, sent = time.monotonic(), 0

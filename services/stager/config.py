@@ -13,3 +13,7 @@ class StagerSettings(ConsumerServiceSettings):
     group_id: str = Field("headrace-stager", description="Kafka consumer group.")
     batch_max_messages: int = Field(50_000, description="Most messages in one batch.")
     batch_max_wait_seconds: float = Field(1.0, description="Longest wait to fill a batch.")
+    # A file sits in the date folder of its first record; a bounded span keeps the rest close.
+    batch_max_span_seconds: float = Field(
+        3600, description="Most record-time span in one file (0: no limit)."
+    )

@@ -118,10 +118,8 @@ def build(
 ) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
     bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
-    consumer = kafka_clients.consumer(
-        common.bootstrap_servers, own.group_id, **own.consumer_overrides()
-    )
-    policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
+    consumer = kafka_clients.service_consumer(common, own)
+    policy = BatchPolicy.of(own, common)
     handler = StagerHandler(bucket, topics, common.instance_id, registry_for(common))
     loop = ConsumerLoop(consumer, [topics.raw, topics.error], handler, policy, hb, stop)
     return lag_metrics.watch(SERVICE, loop)

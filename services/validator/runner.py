@@ -146,14 +146,12 @@ def build(
     common: CommonSettings, own: ValidatorSettings, stop: StopFlag, hb: Heartbeat
 ) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
-    consumer = kafka_clients.consumer(
-        common.bootstrap_servers, own.group_id, **own.consumer_overrides()
-    )
+    consumer = kafka_clients.service_consumer(common, own)
     producer = kafka_clients.transactional_producer(
         common.bootstrap_servers, f"{own.group_id}-{common.instance_id}"
     )
     contracts = ContractWatcher(common.schemas_dir)
     handler = ValidatorHandler(producer, topics, contracts, registry_for(common))
-    policy = BatchPolicy(own.batch_max_messages, own.batch_max_wait_seconds)
+    policy = BatchPolicy.of(own, common)
     loop = ConsumerLoop(consumer, [topics.raw], handler, policy, hb, stop)
     return lag_metrics.watch(SERVICE, loop)

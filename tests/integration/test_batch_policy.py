@@ -1,0 +1,96 @@
+"""The flush policy on a real topic: batches cut on messages, bytes, time span or idleness."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from headrace import kafka_clients
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag
+from headrace.service_http import Heartbeat
+from headrace.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[int, int, int]]] = []  # (offset, bytes, timestamp)
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start at the committed offsets."""
+
+    def handle(self, consumer: Consumer, messages: list[Message]) -> None:
+        self.batches.append(
+            [(m.offset() or 0, len(m.value() or b""), m.timestamp()[1]) for m in messages]
+        )
+
+
+def run_policy(
+    bootstrap: str, policy: BatchPolicy, values: list[tuple[bytes, int]], expect: int
+) -> list[list[tuple[int, int, int]]]:
+    topic = f"policy-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka_clients.admin(bootstrap), {topic: 1})
+    producer = kafka_clients.producer(bootstrap)
+    for value, ts in values:
+        producer.produce(topic, value, timestamp=ts)
+    assert producer.flush(30) == 0
+    recorder = Recorder()
+    consumer = kafka_clients.consumer(bootstrap, f"g-{topic}")
+    loop = ConsumerLoop(consumer, [topic], recorder, policy, Heartbeat(), StopFlag())
+    deadline = time.monotonic() + 60
+
+    def done() -> bool:
+        seen = sum(len(b) for b in recorder.batches)
+        return seen >= expect or time.monotonic() > deadline
+
+    loop.run(idle_exit=done)
+    offsets = [o for b in recorder.batches for o, _, _ in b]
+    assert offsets == list(range(expect))  # every message once, in order
+    return recorder.batches
+
+
+NOW_MS = int(time.time() * 1000)
+Run = Callable[[BatchPolicy, list[tuple[bytes, int]], int], list[list[tuple[int, int, int]]]]
+
+
+@pytest.fixture
+def run(bootstrap: str) -> Run:
+    return lambda policy, values, expect: run_policy(bootstrap, policy, values, expect)
+
+
+def test_cut_on_bytes(run: Run) -> None:
+    batches = run(
+        BatchPolicy(max_messages=10_000, max_bytes=10_000), [(b"x" * 1000, NOW_MS)] * 95, 95
+    )
+    assert all(sum(n for _, n, _ in b) <= 10_000 for b in batches)
+    assert len(batches) >= 10
+
+
+def test_cut_on_messages(run: Run) -> None:
+    batches = run(BatchPolicy(max_messages=7), [(b"x", NOW_MS)] * 50, 50)
+    assert max(len(b) for b in batches) <= 7 and len(batches) >= 8
+
+
+def test_cut_on_record_time_span(run: Run) -> None:
+    # An hour of records, one a minute, with a late one from yesterday in the middle.
+    values = [(b"x", NOW_MS + i * 60_000) for i in range(60)]
+    values.insert(30, (b"late", NOW_MS - 86_400_000))
+    batches = run(BatchPolicy(max_messages=10_000, max_span_ms=600_000), values, 61)
+    for b in batches:
+        times = [t for _, _, t in b]
+        assert max(times) - min(times) <= 600_000
+    assert [t for _, _, t in next(b for b in batches if len(b) == 1)] == [NOW_MS - 86_400_000]
+
+
+def test_a_quiet_partition_still_flushes(run: Run) -> None:
+    started = time.monotonic()
+    batches = run(
+        BatchPolicy(max_messages=1_000_000, max_wait_seconds=0.3), [(b"x", NOW_MS)] * 5, 5
+    )
+    assert [len(b) for b in batches] == [5]
+    assert time.monotonic() - started < 30
