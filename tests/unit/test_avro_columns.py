@@ -54,9 +54,7 @@ def test_transaction_records_match_fastavro(version: int) -> None:
 
 def test_varints_of_extremes() -> None:
     values = np.array([0, -1, 1, -64, 64, 2**63 - 1, -(2**63)], dtype=np.int64)
-    expected = [
-        fastavro_body({"type": "long"}, int(v)) for v in values  # type: ignore[arg-type]
-    ]
+    expected = [fastavro_body({"type": "long"}, int(v)) for v in values]
     assert avro_columns.varints(values).to_pylist() == expected
 
 
