@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-8)
 
-.PHONY: demo test lint typecheck unit integration faults bench infra-start infra-stop clean
+.PHONY: demo test lint typecheck unit integration faults bench bench-smoke bench-deps infra-start infra-stop clean
 FAULTS ?= 200
 SEED ?= 1
 
@@ -18,7 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/headrace demo
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) bench-deps lint typecheck
 	$(PY) -m pytest -q -ra
 
 unit: $(STAMP)
@@ -38,9 +38,30 @@ typecheck: $(STAMP)
 faults: $(STAMP)
 	$(PY) -m tests.faults.suite --faults $(FAULTS) --seed $(SEED)
 
-# Benchmarks print ratios against a baseline measured in the same run (bench/).
-bench: $(STAMP)
-	$(PY) bench/dashboard_query.py
+# Benchmarks (bench/, docs/performance.md): each figure next to a baseline measured in the same
+# run, a table of verdicts, and the JSON result in .headrace/bench/result.json. The full scale
+# takes about 25 minutes; the smoke scale (CI) a minute or two. BENCH_<FIELD>=N resizes a part
+# (bench/scale.py), BENCH_ONLY picks sections (stages,versus,e2e,queries).
+BENCH_SCALE ?= full
+BENCH_ONLY ?= stages,versus,e2e,queries
+bench: $(STAMP) bench-deps
+	$(PY) -m bench --scale $(BENCH_SCALE) --only $(BENCH_ONLY)
+
+bench-smoke: $(STAMP) bench-deps
+	$(PY) -m bench --scale smoke --only $(BENCH_ONLY)
+
+# Quix Streams, for the comparison figure only. Every quixstreams 2.x/3.x release caps
+# confluent-kafka below our pin (3.28.1: <2.13, pydantic <2.14, pydantic-settings <2.16), so a
+# resolver cannot install it beside the pins; it runs with them, so it is installed without its
+# dependency pins and its own missing dependencies are added under the constraints.
+BENCH_DEPS := $(VENV)/.bench-deps-quixstreams-3.28.1
+$(BENCH_DEPS): $(STAMP)
+	$(PY) -m pip install -q --no-deps quixstreams==3.28.1
+	$(PY) -m pip install -q -c constraints.txt rocksdict==0.3.29 jsonlines==4.0.0 \
+		jsonpath-ng==1.16.0 httpx==0.28.1 httpcore==1.0.9
+	touch $@
+
+bench-deps: $(BENCH_DEPS)
 
 infra-start: $(STAMP)
 	$(VENV)/bin/headrace infra start

@@ -1,0 +1,133 @@
+"""Figure d: freshness under steady offered load, produce() -> visible in transaction_view.
+
+Events are produced to raw at a fixed rate; a thread asks transaction_view every POLL_SECONDS
+for the ids not seen yet, and an event's visibility time is the start of the first query that
+returned it (so a latency is at most one poll period too high). The baseline is the same events'
+latency from produce() to a plain consumer of raw: one Kafka hop, what any pipeline adds to.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import duckdb
+import orjson
+
+from bench.report import Figure
+from headrace import kafka_clients
+from headrace.sample_events import good_event
+from headrace.settings import CommonSettings
+from headrace.topics import Topics
+
+P99_TARGET = 2.0
+POLL_SECONDS = 0.1
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[i]
+
+
+def run(
+    common: CommonSettings, con: duckdb.DuckDBPyConnection, first_id: int, rate: int, seconds: float
+) -> list[Figure]:
+    total = int(rate * seconds)
+    produced = [0.0] * total
+    visible = [0.0] * total
+    consumed = [0.0] * total
+    raw = Topics(common.topic_prefix).raw
+    stop = threading.Event()
+
+    consumer = kafka_clients.consumer(
+        common.bootstrap_servers,
+        f"{common.topic_prefix}-freshness",
+        **{"auto.offset.reset": "latest"},
+    )
+    consumer.subscribe([raw])
+    while not consumer.assignment():  # only events produced after the assignment are measured
+        consumer.consume(1, 0.2)
+
+    def consume() -> None:
+        while not stop.is_set():
+            for m in consumer.consume(10_000, 0.05):
+                now = time.monotonic()
+                if m.error() is None and m.key():
+                    i = int(m.key() or b"0") - first_id
+                    if 0 <= i < total:
+                        consumed[i] = now
+        consumer.close()
+
+    def poll_view() -> None:
+        lo = first_id
+        while not stop.is_set():
+            asked = time.monotonic()
+            ids = con.execute(
+                "SELECT transaction_id FROM transaction_view WHERE transaction_id >= ?", [lo]
+            ).fetchall()
+            for (tid,) in ids:
+                i = tid - first_id
+                if 0 <= i < total and not visible[i]:
+                    visible[i] = asked
+            while lo - first_id < total and visible[lo - first_id]:
+                lo += 1
+            if lo - first_id >= total:
+                return
+            time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - asked)))
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (consume, poll_view)]
+    for t in threads:
+        t.start()
+    producer = kafka_clients.producer(common.bootstrap_servers)
+    rng = random.Random(11)
+    accounts = [rng.randrange(10**11, 10**12) for _ in range(10_000)]
+    started = time.monotonic()
+    for i in range(total):
+        due = started + i / rate
+        if (wait := due - time.monotonic()) > 0:
+            time.sleep(wait)
+            producer.poll(0)
+        event = good_event(rng, first_id + i, datetime.now(UTC), accounts)
+        event["event_time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value, key = orjson.dumps(event), str(first_id + i).encode()
+        produced[i] = time.monotonic()
+        while True:
+            try:
+                producer.produce(raw, value, key)
+                break
+            except BufferError:  # behind schedule on a busy machine: let librdkafka drain
+                producer.poll(0.01)
+        producer.poll(0)
+    offered = total / (time.monotonic() - started)
+    producer.flush(30)
+    threads[1].join(timeout=60)
+    stop.set()
+    threads[0].join(timeout=10)
+    lat = sorted(v - p for v, p in zip(visible, produced, strict=True) if v)
+    hop = sorted(c - p for c, p in zip(consumed, produced, strict=True) if c)
+    missing = Counter(visible=total - len(lat), consumed=total - len(hop))
+    notes = (
+        f"{total:,} events offered at {offered:,.0f} ev/s; view polled every {POLL_SECONDS}s; "
+        f"not visible within 60 s: {missing['visible']:,}"
+    )
+    return [
+        Figure(
+            key=f"freshness.p{q}",
+            label=f"freshness p{q}, produce -> transaction_view",
+            unit="s",
+            value=_percentile(lat, q / 100),
+            baseline=_percentile(hop, q / 100),
+            baseline_label="one Kafka hop",
+            goal="value_at_most" if q == 99 else "none",
+            target=P99_TARGET if q == 99 else None,
+            notes=notes,
+            error=None if lat else "no event became visible",
+            extra={"offered_rate": offered, "events": total, **dict(missing)},
+        )
+        for q in (50, 99)
+    ]

@@ -1,0 +1,163 @@
+"""Figure f: query latency at growing fact-table sizes (no broker: the warehouse alone).
+
+Synthetic fact rows (headrace/sample_warehouse.py, written by SQL) are appended in batches of at
+most 10M rows, one warehouse transaction each, as loader batches would be, then compacted
+(ducklake_merge_adjacent_files, the maintenance a warehouse in service gets). At each size:
+
+- the analysts' star join (transaction_fact x time_dimension x account_dimension, filtered on
+  status, account type and date, aggregated by year and region) on the DuckLake tables; baseline:
+  the same query over the same Parquet files read directly (read_parquet, no catalog), which is
+  what the lake adds to;
+- the dashboard's daily query (services/summarizer/dashboard.py DAILY_SQL) on the BI snapshot the
+  summarizer publishes, after refreshing the marts as it does; baseline: the same answer computed
+  by a star join over the fact table (bench/dashboard_query.py), which is what the marts save.
+  Target: 50 ms, the dashboard budget of docs/analytics.md;
+- the same dashboard query on the DuckLake summary table.
+
+Each latency is the median of several runs after one warm-up run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from bench.dashboard_query import BASELINE_SQL
+from bench.report import Figure
+from headrace import sample_warehouse, warehouse
+from headrace.settings import CommonSettings
+from services.summarizer import snapshot
+from services.summarizer.core import refresh_pending
+from services.summarizer.dashboard import DAILY_SQL
+
+CHUNK_ROWS = 10_000_000
+DASHBOARD_BUDGET_MS = 50.0
+QUERY_MEMORY = "6GB"
+SHOWN_DAYS = 60
+STAR_JOIN_SQL = """
+SELECT t.year, a.customer_region, count(*) AS txns, sum(f.amount) AS amount,
+       avg(f.processing_duration) AS avg_duration
+FROM {fact} f
+JOIN time_dimension t USING (time_id)
+JOIN account_dimension a USING (account_id)
+WHERE f.status IN ('COMPLETED', 'PENDING') AND a.account_type <> 'BUSINESS'
+  AND t.date >= CAST($since AS DATE)
+GROUP BY ALL ORDER BY ALL
+"""
+
+
+def median_ms(work: Callable[[], object], runs: int) -> float:
+    work()  # warm: the first run pays for opening files and planning
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def _label(rows: int) -> str:
+    return f"{rows / 1e6:g}M" if rows >= 1_000_000 else f"{rows / 1e3:g}k"
+
+
+def run(home: Path, sizes: tuple[int, ...], days: int, accounts: int) -> list[Figure]:
+    common = CommonSettings(
+        bucket_url=str(home / "bucket"), catalog_url=str(home / "warehouse" / "catalog.sqlite")
+    )
+    con = warehouse.connect(common)
+    # A service's DuckDB gets half its small memory budget; an analyst's session building and
+    # scanning 100M rows gets what a workstation would give it.
+    con.execute(f"SET memory_limit = '{QUERY_MEMORY}'")
+    con.execute("SET enable_progress_bar = false")
+    warehouse.migrate(con)
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=days)
+    since = (start + timedelta(days=days // 4)).date()
+    loaded, figures = 0, list[Figure]()
+    for size in sorted(sizes):
+        build_started = time.monotonic()
+        while loaded < size:
+            rows = min(CHUNK_ROWS, size - loaded)
+            batch = sample_warehouse.Batch(
+                f"bench-{loaded}", rows, loaded + 1, start, end, accounts, seed=loaded
+            )
+            _append(con, batch)
+            loaded += rows
+        # DuckDB writes each day partition as many small files (about 20 per day per 10M-row
+        # append here); a warehouse in service is compacted, so the figures are taken after it.
+        con.execute(f"CALL ducklake_merge_adjacent_files('{warehouse.LAKE}')")
+        build_s = time.monotonic() - build_started
+        figures += _measure(con, home, size, since, build_s)
+    con.close()
+    return figures
+
+
+def _append(con: duckdb.DuckDBPyConnection, batch: sample_warehouse.Batch) -> None:
+    warehouse.in_transaction(con, lambda: sample_warehouse.load(con, batch))
+
+
+def _measure(
+    con: duckdb.DuckDBPyConnection, home: Path, rows: int, since: object, build_s: float
+) -> list[Figure]:
+    size = _label(rows)
+    files = snapshot.fact_files(con)
+    direct = f"read_parquet({files!r})"
+    star = median_ms(
+        lambda: con.execute(
+            STAR_JOIN_SQL.format(fact="transaction_fact"), {"since": since}
+        ).fetchall(),
+        5,
+    )
+    star_direct = median_ms(
+        lambda: con.execute(STAR_JOIN_SQL.format(fact=direct), {"since": since}).fetchall(), 5
+    )
+    refresh_started = time.monotonic()
+    warehouse.in_transaction(con, lambda: refresh_pending(con))
+    target = home / f"marts-{rows}.duckdb"
+    snapshot.write(con, target, {}, files)
+    refresh_s = time.monotonic() - refresh_started
+    params = {"days": SHOWN_DAYS}
+    reader = duckdb.connect(str(target), read_only=True)
+    on_snapshot = median_ms(lambda: reader.execute(DAILY_SQL, params).fetchall(), 50)
+    reader.close()
+    on_lake = median_ms(lambda: con.execute(DAILY_SQL, params).fetchall(), 20)
+    by_star_join = median_ms(lambda: con.execute(BASELINE_SQL, params).fetchall(), 5)
+    target.unlink()
+    notes = f"{rows:,} fact rows in {len(files)} files; built and compacted in {build_s:.0f} s"
+    return [
+        Figure(
+            key=f"query.star_join.{size}",
+            label=f"star join by year, region ({size} rows)",
+            unit="ms",
+            value=star,
+            baseline=star_direct,
+            baseline_label="same files, no catalog",
+            notes=notes,
+        ),
+        Figure(
+            key=f"query.dashboard.{size}",
+            label=f"dashboard daily query, BI snapshot ({size} rows)",
+            unit="ms",
+            value=on_snapshot,
+            baseline=by_star_join,
+            baseline_label="same answer by star join",
+            goal="value_at_most",
+            target=DASHBOARD_BUDGET_MS,
+            notes=f"marts refreshed and snapshot written in {refresh_s:.1f} s",
+        ),
+        Figure(
+            key=f"query.dashboard_lake.{size}",
+            label=f"dashboard daily query, DuckLake ({size} rows)",
+            unit="ms",
+            value=on_lake,
+            baseline=by_star_join,
+            baseline_label="same answer by star join",
+            goal="value_at_most",
+            target=DASHBOARD_BUDGET_MS,
+        ),
+    ]
