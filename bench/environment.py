@@ -7,9 +7,7 @@ BENCH_BOOTSTRAP points the run at a broker that is already running instead.
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,26 +17,9 @@ from pathlib import Path
 from headrace import kafka_clients, warehouse
 from headrace.infra.config import InfraSettings
 from headrace.infra.kafka_broker import KafkaBroker
+from headrace.infra.ports import free_port_block
 from headrace.settings import CommonSettings
 from headrace.topics import Topics, ensure_topics
-
-
-def free_port_block(size: int = 10) -> int:
-    """A base port whose next `size` ports are free, below Linux's ephemeral range (32768+)."""
-    rng = random.SystemRandom()
-    while True:
-        base = rng.randrange(20_000, 32_000 - size, 10)
-        if all(_free(base + i) for i in range(size)):
-            return base
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @dataclass

@@ -7,8 +7,6 @@ that do not collide with `make demo`; set HEADRACE_TEST_BOOTSTRAP to use a broke
 from __future__ import annotations
 
 import os
-import random
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,33 +18,12 @@ from headrace import kafka_clients, warehouse
 from headrace.infra.config import InfraSettings
 from headrace.infra.gcs_emulator import GcsEmulator
 from headrace.infra.kafka_broker import KafkaBroker
+from headrace.infra.ports import free_port_block
 from headrace.pipeline import SERVICES, LocalPipeline
 from headrace.reconciliation import Counts
 from headrace.report_view import current_counts
 from headrace.settings import CommonSettings
 from headrace.topics import Topics, ensure_topics
-
-
-def free_port_block(size: int = 10) -> int:
-    """A base port whose next `size` ports are free right now.
-
-    Drawn below Linux's ephemeral range (32768+), where outgoing connections take their local
-    ports, so a port found free is not grabbed by some client a moment later.
-    """
-    rng = random.SystemRandom()
-    while True:
-        base = rng.randrange(20_000, 32_000 - size, 10)
-        if all(_free(base + i) for i in range(size)):
-            return base
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @pytest.fixture(scope="session")
