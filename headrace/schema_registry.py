@@ -40,28 +40,34 @@ class Registry(Protocol):
     def encode(self, filename: str, record: dict[str, Any]) -> bytes:
         """`record` framed with the id of the schema in schemas/<filename>."""
 
-    def decode(self, data: bytes, reader: Any = None) -> dict[str, Any]:
-        """A frame decoded with its writer's schema (resolved to `reader` when given)."""
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """A frame decoded with its writer's schema."""
 
 
 class _Codec:
-    """Encode/decode on top of `schema` and `id_of`, shared by both registries."""
+    """Parsed schemas, encode and decode on top of `definition` and `id_of`, for both registries."""
 
     directory: Path
+    _parsed: dict[int, Any]
 
-    def schema(self, schema_id: int) -> Any:
+    def definition(self, schema_id: int) -> dict[str, Any]:
         raise NotImplementedError
 
     def id_of(self, filename: str) -> int:
         raise NotImplementedError
 
+    def schema(self, schema_id: int) -> Any:
+        if schema_id not in self._parsed:
+            self._parsed[schema_id] = fastavro.parse_schema(self.definition(schema_id))
+        return self._parsed[schema_id]
+
     def encode(self, filename: str, record: dict[str, Any]) -> bytes:
         schema_id = self.id_of(filename)
         return wire_format.encode(schema_id, self.schema(schema_id), record)
 
-    def decode(self, data: bytes, reader: Any = None) -> dict[str, Any]:
+    def decode(self, data: bytes) -> dict[str, Any]:
         schema_id, _ = wire_format.unframe(data)
-        return wire_format.decode(data, self.schema(schema_id), reader)
+        return wire_format.decode(data, self.schema(schema_id))
 
 
 class FileSchemaRegistry(_Codec):
@@ -91,11 +97,6 @@ class FileSchemaRegistry(_Codec):
         definition: dict[str, Any] = json.loads(self.raw_schema(schema_id))
         return definition
 
-    def schema(self, schema_id: int) -> Any:
-        if schema_id not in self._parsed:
-            self._parsed[schema_id] = fastavro.parse_schema(self.definition(schema_id))
-        return self._parsed[schema_id]
-
 
 class ConfluentRegistry(_Codec):
     """Ids from a Confluent-compatible Schema Registry; subjects are record full names.
@@ -124,11 +125,6 @@ class ConfluentRegistry(_Codec):
             raise UnknownSchemaId(f"unknown schema id {schema_id} ({exc})") from None
         definition: dict[str, Any] = json.loads(found.schema_str or "")
         return definition
-
-    def schema(self, schema_id: int) -> Any:
-        if schema_id not in self._parsed:
-            self._parsed[schema_id] = fastavro.parse_schema(self.definition(schema_id))
-        return self._parsed[schema_id]
 
 
 class FileRegistryClient(SchemaRegistryClient):

@@ -12,7 +12,6 @@ column-wise Avro encoder: nothing after the decode runs once per event.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -172,7 +171,7 @@ class Validator:
 
     def _framed(self, value: bytes, now: datetime) -> msgspec.Struct | list[Problem]:
         try:
-            schema_id, body = wire_format.unframe(value)
+            schema_id, _ = wire_format.unframe(value)
         except wire_format.WireFormatError as exc:
             return [Problem("WIRE_FORMAT", None, str(exc))]
         try:
@@ -182,7 +181,7 @@ class Validator:
         if writer.get("name") != self.contract.record_name:
             return [Problem("SCHEMA_ID", None, f"schema id {schema_id} is {writer.get('name')}")]
         try:
-            decoded = fastavro.schemaless_reader(io.BytesIO(body), writer, self._reader_schema)
+            decoded = wire_format.decode(value, writer, self._reader_schema)
         except (ValueError, EOFError, IndexError, UnicodeDecodeError) as exc:
             return [Problem("WIRE_FORMAT", None, f"body is not schema {schema_id}: {exc!r}")]
         assert isinstance(decoded, dict)
