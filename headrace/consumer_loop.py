@@ -65,26 +65,27 @@ class _Batch:
     last_ts: int = 0
     started_at: float = 0.0
 
-    def admits(self, m: Message, policy: BatchPolicy) -> bool:
-        if not self.messages:
-            return True
-        if len(self.messages) >= policy.max_messages:
-            return False
-        if self.nbytes + len(m.value() or b"") > policy.max_bytes:
-            return False
-        if policy.max_span_ms:
-            ts = m.timestamp()[1]
-            span = max(self.last_ts, ts) - min(self.first_ts, ts)
-            return span <= policy.max_span_ms
-        return True
+    def offer(self, m: Message, policy: BatchPolicy) -> bool:
+        """Add `m`, unless it would break one of the policy's limits: then False, cut first.
 
-    def add(self, m: Message) -> None:
-        ts = m.timestamp()[1]
+        An empty batch takes any message, so one message larger than a limit still moves.
+        """
+        size, ts = len(m.value() or b""), m.timestamp()[1]
+        if self.messages and (
+            len(self.messages) >= policy.max_messages
+            or self.nbytes + size > policy.max_bytes
+            or (
+                policy.max_span_ms > 0
+                and max(self.last_ts, ts) - min(self.first_ts, ts) > policy.max_span_ms
+            )
+        ):
+            return False
         if not self.messages:
             self.started_at, self.first_ts, self.last_ts = time.monotonic(), ts, ts
         self.messages.append(m)
-        self.nbytes += len(m.value() or b"")
+        self.nbytes += size
         self.first_ts, self.last_ts = min(self.first_ts, ts), max(self.last_ts, ts)
+        return True
 
     def full(self, policy: BatchPolicy) -> bool:
         return len(self.messages) >= policy.max_messages or self.nbytes >= policy.max_bytes
@@ -134,8 +135,7 @@ class ConsumerLoop:
             queue = [m for m in got if not _is_benign_error(m)]
             i = 0
             while i < len(queue):
-                if self._batch.admits(queue[i], self.policy):
-                    self._batch.add(queue[i])
+                if self._batch.offer(queue[i], self.policy):
                     i += 1
                 else:  # cut before the message that would break a limit
                     self._flush()
@@ -180,8 +180,8 @@ class ConsumerLoop:
         gone = {(p.topic, p.partition) for p in partitions}
         kept = [m for m in self._batch.messages if (m.topic(), m.partition()) not in gone]
         self._batch = _Batch()
-        for m in kept:
-            self._batch.add(m)
+        for m in kept:  # a subset of a batch that fitted: every one is taken
+            self._batch.offer(m, self.policy)
         consumer.incremental_unassign(partitions)
         self.assigned -= gone
         log.warning("lost %s: dropped their uncommitted messages", _names(partitions))
