@@ -7,8 +7,7 @@ account_id = keyed hash of the account number), so every replica computes the sa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,16 +40,6 @@ BATCH_SCHEMA = pa.schema(
 EVENT_SCHEMA = pa.schema(
     BATCH_SCHEMA.field(i) for i in range(BATCH_SCHEMA.get_field_index("source_topic"))
 )
-
-
-@dataclass(frozen=True)
-class Source:
-    topic: str
-    partition: int
-    offset: int
-    # When the event entered raw (the validator carries raw's timestamp onto validated): the day
-    # a reconciliation by arrival day counts it in.
-    ingested_ms: int | None = None
 
 
 def decode_batch(
@@ -102,20 +91,6 @@ def offset_ranges(batch: pa.Table) -> list[dict[str, Any]]:
 
 def newest_event_time(batch: pa.Table) -> Any:
     return pc.max(batch.column("event_time")).as_py()
-
-
-def to_arrow(records: Iterable[tuple[dict[str, Any], Source]]) -> pa.Table:
-    rows = [
-        {
-            **r,
-            "source_topic": s.topic,
-            "source_partition": s.partition,
-            "source_offset": s.offset,
-            "ingested_at": s.ingested_ms,
-        }
-        for r, s in records
-    ]
-    return pa.Table.from_pylist(rows, schema=BATCH_SCHEMA)
 
 
 # First copy of a transaction_id wins: earlier batches over this one, and within the batch the

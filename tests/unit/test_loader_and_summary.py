@@ -13,7 +13,7 @@ from headrace import warehouse
 from headrace.schema_registry import default_registry
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
-from services.loader.core import Source, to_arrow
+from services.loader.core import decode_batch
 from services.loader.runner import LoaderHandler, batch_files, ledger_offsets
 from services.summarizer.core import refresh_pending
 
@@ -48,17 +48,26 @@ def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
 
 def land(
     con: duckdb.DuckDBPyConnection,
-    batch: list[tuple[dict[str, Any], Source]],
+    batch: list[tuple[dict[str, Any], tuple[int, int]]],
     batch_id: str,
     instance: str = "a",
 ) -> dict[str, Any] | None:
-    handler = LoaderHandler(None, None, TOPICS, "g", instance, "salt", default_registry())  # type: ignore[arg-type]
-    table = to_arrow(batch)
+    """Land v1 events read at (partition, offset) of validated, through the loader's decode."""
+    registry = default_registry()
+    table = decode_batch(
+        TOPICS.validated,
+        [registry.encode("transaction.v1.avsc", r) for r, _ in batch],
+        [p for _, (p, _) in batch],
+        [o for _, (_, o) in batch],
+        [None] * len(batch),
+        registry.definition,
+    )
+    handler = LoaderHandler(None, None, TOPICS, "g", instance, "salt", registry)  # type: ignore[arg-type]
     return warehouse.in_transaction(con, lambda: handler._land(con, table, batch_id))
 
 
-def src(partition: int, offset: int) -> Source:
-    return Source(TOPICS.validated, partition, offset)
+def src(partition: int, offset: int) -> tuple[int, int]:
+    return partition, offset
 
 
 def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
