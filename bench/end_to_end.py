@@ -25,9 +25,9 @@ from bench import freshness
 from bench.environment import Environment, free_port_block
 from bench.memory import MemorySampler
 from bench.report import Figure
-from bench.service_process import labelled, memory_kib, run_module, scrape, service_env
+from bench.service_process import labelled, memory_kib, run_module, scrape
 from headrace import warehouse
-from headrace.pipeline import SERVICES, LocalPipeline
+from headrace.pipeline import SERVICES, LocalPipeline, settings_env
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 
@@ -86,7 +86,7 @@ def run(
 ) -> list[Figure]:
     common = env.pipeline_settings("e2e")
     home = env.work / "e2e"
-    penv = service_env(common, home)
+    penv = settings_env(common, home)
     pipeline = LocalPipeline(home, penv, port_base=free_port_block())
     figures: list[Figure] = []
     try:

@@ -20,21 +20,11 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from headrace.infra import processes
+from headrace.pipeline import settings_env
 from headrace.settings import CommonSettings
 
 SERVICE_PORT_ENV = "HEADRACE_{}_PORT"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def service_env(common: CommonSettings, home: Path) -> dict[str, str]:
-    env = {
-        "HEADRACE_BOOTSTRAP_SERVERS": common.bootstrap_servers,
-        "HEADRACE_TOPIC_PREFIX": common.topic_prefix,
-        "HEADRACE_BUCKET_URL": common.bucket_url,
-        "HEADRACE_CATALOG_URL": common.catalog_url,
-        "HEADRACE_SUMMARIZER_DATA_DIR": str(home / "summarizer"),
-    }
-    return env
 
 
 def scrape(port: int) -> Samples:
@@ -119,7 +109,7 @@ class ServiceProcess:
 
     def start(self) -> int:
         env = {
-            **service_env(self.common, self.home),
+            **settings_env(self.common, self.home),
             SERVICE_PORT_ENV.format(self.service.upper()): str(self.port),
             "HEADRACE_INSTANCE_ID": f"{self.common.topic_prefix}-{self.service}",
             **self.extra_env,

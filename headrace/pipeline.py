@@ -16,6 +16,7 @@ from pathlib import Path
 
 from headrace.errors import OperatorError
 from headrace.infra import processes
+from headrace.settings import CommonSettings
 
 SERVICES = ("producer", "stager", "validator", "loader", "summarizer")
 DEFAULT_PORTS = {
@@ -26,6 +27,26 @@ DEFAULT_PORTS = {
     "summarizer": 8085,
 }
 INSTANCE_PORT_STRIDE = 10
+
+
+def settings_env(common: CommonSettings, home: Path) -> dict[str, str]:
+    """The HEADRACE_* environment that gives every service of a pipeline `common`.
+
+    `home` holds the summarizer's local state. Optional settings are passed only when set.
+    """
+    env = {
+        "HEADRACE_BOOTSTRAP_SERVERS": common.bootstrap_servers,
+        "HEADRACE_TOPIC_PREFIX": common.topic_prefix,
+        "HEADRACE_BUCKET_URL": common.bucket_url,
+        "HEADRACE_CATALOG_URL": common.catalog_url,
+        "HEADRACE_SCHEMAS_DIR": str(common.schemas_dir),
+        "HEADRACE_SUMMARIZER_DATA_DIR": str(home / "summarizer"),
+    }
+    if common.gcs_endpoint:
+        env["HEADRACE_GCS_ENDPOINT"] = common.gcs_endpoint
+    if common.schema_registry_url:
+        env["HEADRACE_SCHEMA_REGISTRY_URL"] = common.schema_registry_url
+    return env
 
 
 @dataclass

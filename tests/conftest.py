@@ -19,7 +19,7 @@ from headrace.infra.config import InfraSettings
 from headrace.infra.gcs_emulator import GcsEmulator
 from headrace.infra.kafka_broker import KafkaBroker
 from headrace.infra.ports import free_port_block
-from headrace.pipeline import SERVICES, LocalPipeline
+from headrace.pipeline import SERVICES, LocalPipeline, settings_env
 from headrace.reconciliation import Counts
 from headrace.report_view import current_counts
 from headrace.settings import CommonSettings
@@ -80,18 +80,8 @@ def make_settings(bootstrap: str, tmp_path: Path) -> Callable[..., CommonSetting
 
 
 def env_of(common: CommonSettings, home: Path) -> dict[str, str]:
-    env = {
-        "HEADRACE_BOOTSTRAP_SERVERS": common.bootstrap_servers,
-        "HEADRACE_TOPIC_PREFIX": common.topic_prefix,
-        "HEADRACE_BUCKET_URL": common.bucket_url,
-        "HEADRACE_CATALOG_URL": common.catalog_url,
-        "HEADRACE_SUMMARIZER_DATA_DIR": str(home / "summarizer"),
-        "HEADRACE_SUMMARIZER_CATCH_UP_SECONDS": "1",
-        "HEADRACE_SCHEMAS_DIR": str(common.schemas_dir),
-    }
-    if common.gcs_endpoint:
-        env["HEADRACE_GCS_ENDPOINT"] = common.gcs_endpoint
-    return env
+    # Tests wait for summaries: the summarizer's timer catches up every second.
+    return {**settings_env(common, home), "HEADRACE_SUMMARIZER_CATCH_UP_SECONDS": "1"}
 
 
 @pytest.fixture
