@@ -21,10 +21,14 @@ SOURCES = ("pos", "web", "mobile", "atm", "batch-core")
 
 
 def good_event(
-    rng: random.Random, transaction_id: int, now: datetime, accounts: list[int]
+    rng: random.Random,
+    transaction_id: int,
+    now: datetime,
+    accounts: list[int],
+    days: int = 30,
 ) -> dict[str, Any]:
     account = rng.choice(accounts)
-    when = now - timedelta(seconds=rng.randrange(0, 30 * 86400))
+    when = now - timedelta(seconds=rng.randrange(1, days * 86400 + 1))
     return {
         "transaction_id": transaction_id,
         "amount": round(rng.uniform(1, 5000), 2),
@@ -62,17 +66,28 @@ BAD_KINDS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
 
 
 def generate(
-    path: Path, events: int, bad_ratio: float = 0.02, seed: int = 7, first_id: int = 1
+    path: Path,
+    events: int,
+    bad_ratio: float = 0.02,
+    seed: int = 7,
+    first_id: int = 1,
+    *,
+    now: datetime | None = None,
+    days: int = 30,
 ) -> Counter[str]:
-    """Write `events` JSON lines to `path`; return the count per reason code ("VALID" for good)."""
+    """Write `events` JSON lines to `path`; return the count per reason code ("VALID" for good).
+
+    Event times fall in the `days` days before `now` (default: the current second). Pass the
+    same `now` to several calls to make their days comparable whatever the wall clock says.
+    """
     rng = random.Random(seed)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = now or datetime.now(UTC).replace(microsecond=0)
     kinds = list(BAD_KINDS.values())
     accounts = [rng.randrange(10**11, 10**12) for _ in range(max(10, events // 40))]
     expected: Counter[str] = Counter()
     with path.open("wb") as out:
         for i in range(events):
-            event = good_event(rng, first_id + i, now, accounts)
+            event = good_event(rng, first_id + i, now, accounts, days)
             if rng.random() < bad_ratio:
                 reason, spoil = rng.choice(kinds)
                 line = spoil(event)

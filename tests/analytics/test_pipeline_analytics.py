@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -150,8 +151,13 @@ def replayed(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         pipeline.wait_ready()
         first, late = home / "first.jsonl", home / "late.jsonl"
-        expected_first = generate(first, 6_000, bad_ratio=0.05, seed=21)
-        expected_late = generate(late, 1_500, bad_ratio=0.05, seed=22, first_id=1_000_000)
+        # Both files end at today's midnight (UTC) so their days do not depend on the wall clock:
+        # the first covers 30 whole days (~200 events each), the late one the last 20 of them.
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        expected_first = generate(first, 6_000, bad_ratio=0.05, seed=21, now=midnight)
+        expected_late = generate(
+            late, 1_500, bad_ratio=0.05, seed=22, first_id=1_000_000, now=midnight, days=20
+        )
         again = home / "again.jsonl"  # duplicates of the first 500 events
         again.write_bytes(b"".join(first.read_bytes().splitlines(keepends=True)[:500]))
         reading.start()
