@@ -142,6 +142,35 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+def lag() -> None:
+    """Work each stage has left (from what it made durable); exit 1 unless all are caught up."""
+    from headrace import settings, warehouse
+    from headrace.pipeline_lag import Groups, stage_lags
+    from headrace.settings import CommonSettings
+    from headrace.topics import Topics
+    from services.loader.config import LoaderSettings
+    from services.stager.config import StagerSettings
+    from services.validator.config import ValidatorSettings
+
+    common = settings.load(CommonSettings)
+    groups = Groups(
+        settings.load(StagerSettings).group_id,
+        settings.load(ValidatorSettings).group_id,
+        settings.load(LoaderSettings).group_id,
+    )
+    con = warehouse.connect(common, read_only=True)
+    try:
+        lags = stage_lags(con, common.bootstrap_servers, Topics(common.topic_prefix), groups)
+    finally:
+        con.close()
+    for x in lags:
+        mark = "[green]caught up[/]" if x.pending == 0 else f"[yellow]{x.pending:,} {x.unit}[/]"
+        console.print(f"{x.stage:<11} {mark}")
+    if any(x.pending for x in lags):
+        raise typer.Exit(1)
+
+
 DayOption = Annotated[
     datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only this day (UTC, YYYY-MM-DD).")
 ]

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from headrace import kafka_clients
 from headrace.bucket import Bucket
+from headrace.pipeline_lag import unsummarized_batches
 from headrace.topics import Topics
 
 
@@ -66,12 +67,10 @@ def zone_counts(con: duckdb.DuckDBPyConnection, bucket: Bucket, zone: str) -> di
 
 
 def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics: Topics) -> Counts:
-    fact, dups, pending = con.execute(
-        """SELECT (SELECT count(*) FROM transaction_fact),
-                  (SELECT count(*) FROM transaction_duplicate),
-                  (SELECT count(*) FROM load_batch
-                   WHERE batch_id NOT IN (SELECT batch_id FROM summary_refresh))"""
-    ).fetchone() or (0, 0, 0)
+    fact, dups = con.execute(
+        "SELECT (SELECT count(*) FROM transaction_fact), "
+        "(SELECT count(*) FROM transaction_duplicate)"
+    ).fetchone() or (0, 0)
     errors = zone_counts(con, bucket, "error")
     return Counts(
         raw_in=raw_appended(kafka_clients.admin(bootstrap), topics.raw),
@@ -80,5 +79,5 @@ def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics
         duplicates=int(dups),
         error_zone=sum(errors.values()),
         errors_by_reason=errors,
-        unsummarized_batches=int(pending),
+        unsummarized_batches=unsummarized_batches(con),
     )

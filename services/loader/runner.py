@@ -18,11 +18,12 @@ import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
 from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets
 from headrace.crash_points import crash_point
+from headrace.pipeline_lag import ledger_offsets
 from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
@@ -40,15 +41,6 @@ from services.loader.core import (
 log = logging.getLogger(__name__)
 SERVICE = "loader"
 MANIFEST_SCHEMA = "load_manifest.v1.avsc"
-
-
-def ledger_offsets(con: duckdb.DuckDBPyConnection, group: str, topic: str) -> dict[int, int]:
-    rows = con.execute(
-        "SELECT partition, max(next_offset) FROM offsets_ledger "
-        "WHERE consumer_group = ? AND topic = ? GROUP BY partition",
-        [group, topic],
-    ).fetchall()
-    return {int(p): int(o) for p, o in rows}
 
 
 def batch_files(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
@@ -86,6 +78,15 @@ class LoaderHandler:
         for p in partitions:
             if p.partition in ledger:
                 p.offset = ledger[p.partition]
+        # A kill between the warehouse commit and the Kafka commit leaves the group's committed
+        # offsets behind the ledger; with no new data they would stay there, and lag-driven
+        # autoscaling (KEDA) would see work that is done. Bring them up to the ledger.
+        synced = [p for p in partitions if p.partition in ledger]
+        if synced:
+            try:
+                consumer.commit(offsets=synced, asynchronous=True)
+            except KafkaException as exc:  # only the lag view is behind; the ledger rules
+                log.warning("committing the ledger's offsets to Kafka failed: %s", exc)
 
     def handle(self, consumer: Consumer, messages: list[Message]) -> None:
         with metrics.BATCH_SECONDS.labels(SERVICE).time():

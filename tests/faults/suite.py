@@ -36,6 +36,7 @@ from headrace.infra.config import InfraSettings
 from headrace.infra.kafka_broker import KafkaBroker
 from headrace.invariants import Checker, Verdict
 from headrace.pipeline import LocalPipeline
+from headrace.pipeline_lag import StageLag, stage_lags
 from headrace.reconciliation import Counts, count
 from headrace.sample_events import generate
 from headrace.settings import CommonSettings
@@ -130,6 +131,7 @@ class FaultSuite:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.last_counts: Counts | None = None
+        self.last_lags: list[StageLag] = []
         self.broker = KafkaBroker(self.infra)
         prefix = f"faults-{self.seed}-{int(time.time())}"
         port_base = _free_port_base()
@@ -201,15 +203,17 @@ class FaultSuite:
             self._inject(kind, target, feeder)
             self._supervise()
             time.sleep(self.rng.uniform(0.2, 1.0))
+        last_fault = time.monotonic()
         feeder.stop.set()
-        feeding.join()
+        feeding.join()  # the wave in flight finishes: its events count in the catch-up
         self._supervise()
         self.injected["replay_waves"] = feeder.waves
         self.injected["replay_waves_killed"] = feeder.crashed_waves
-        settle_seconds = self._wait_quiet()
+        caught_up = self._wait_caught_up(last_fault)
+        settled = self._wait_settled(last_fault)
         self.pipeline.stop()
         verdicts = Checker(self.common, feeder.ack_log).run()
-        verdicts += self._runtime_verdicts(settle_seconds, self._reprocessed())
+        verdicts += self._runtime_verdicts(caught_up, settled, self._reprocessed())
         if self.gcs:
             counts = self.gcs.stats()["counts"]
             self.injected.update({f"proxy_{k}": v for k, v in counts.items()})
@@ -319,15 +323,33 @@ class FaultSuite:
         except Exception as exc:
             self.violations.append(f"I8 catalog did not reopen after a kill: {exc}")
 
-    def _wait_quiet(self) -> float:
-        """Seconds from the last fault until every event is placed (I7 wants <= 60 s).
+    def _wait_caught_up(self, since: float) -> float:
+        """Seconds from the last fault until no stage has work left (I7: lag 0 within 60 s).
 
-        A count reads every zone file, which takes seconds on gs://, so it runs on a worker
-        thread while this one keeps supervising: a service that exits meanwhile is restarted at
-        once, as Kubernetes would, not after the count.
+        Each stage's lag is read from what it made durable (pipeline_lag), a few broker round
+        trips, so it is asked every second while the suite keeps supervising: a service that
+        exits meanwhile is restarted at once, as Kubernetes would.
         """
-        started = time.monotonic()
-        deadline = started + LIVENESS_SECONDS * 3
+        deadline = since + LIVENESS_SECONDS * 3
+        while time.monotonic() < deadline:
+            self._supervise()
+            try:
+                self.last_lags = self._lags()
+            except Exception as exc:  # the broker may still be coming back: ask again
+                self.last_lags = [StageLag("?", -1, f"not measured: {exc}")]
+            else:
+                if all(lag.pending == 0 for lag in self.last_lags):
+                    return time.monotonic() - since
+            time.sleep(1)
+        return time.monotonic() - since
+
+    def _wait_settled(self, since: float) -> float:
+        """Seconds from the last fault until a full count finds every event in its place.
+
+        A count reads every zone file, which takes a while on gs://, so it runs on a worker
+        thread while this one keeps supervising.
+        """
+        deadline = since + LIVENESS_SECONDS * 5
         with ThreadPoolExecutor(max_workers=1) as pool:
             while time.monotonic() < deadline:
                 counting = pool.submit(self._count)
@@ -336,10 +358,16 @@ class FaultSuite:
                     wait([counting], timeout=1)
                 self.last_counts = counting.result()
                 if self.last_counts.settled:
-                    return time.monotonic() - started
-                self._supervise()
+                    break
                 time.sleep(1)
-        return time.monotonic() - started
+        return time.monotonic() - since
+
+    def _lags(self) -> list[StageLag]:
+        con = warehouse.connect(self.common, read_only=True)
+        try:
+            return stage_lags(con, self.common.bootstrap_servers, Topics(self.common.topic_prefix))
+        finally:
+            con.close()
 
     def _count(self) -> Counts:
         from headrace.bucket import Bucket
@@ -362,15 +390,19 @@ class FaultSuite:
             con.close()
         return int(row[0]) if row else 0
 
-    def _runtime_verdicts(self, settle_seconds: float, reprocessed: int) -> list[Verdict]:
+    def _runtime_verdicts(
+        self, caught_up: float, settled: float, reprocessed: int
+    ) -> list[Verdict]:
         sigstops = self.injected["sigstop"]
         terms = self.injected["sigterm"] + self.injected["scale"]
+        in_place = self.last_counts is not None and self.last_counts.settled
         return [
             Verdict(
                 "I7 liveness",
-                settle_seconds <= LIVENESS_SECONDS,
-                f"quiet {settle_seconds:.1f}s after the last fault (limit {LIVENESS_SECONDS}s)"
-                + self._unsettled(),
+                caught_up <= LIVENESS_SECONDS and in_place,
+                f"every stage's lag 0 {caught_up:.1f}s after the last fault (limit "
+                f"{LIVENESS_SECONDS}s){self._behind()}; every event counted in place after "
+                f"{settled:.1f}s{self._unsettled()}",
             ),
             Verdict(
                 "I9 zombies fenced",
@@ -388,6 +420,11 @@ class FaultSuite:
                 "; ".join(self.violations) or "reopened after every kill",
             ),
         ]
+
+    def _behind(self) -> str:
+        if all(lag.pending == 0 for lag in self.last_lags):
+            return ""
+        return "; last lag: " + ", ".join(f"{x.stage} {x.pending} {x.unit}" for x in self.last_lags)
 
     def _unsettled(self) -> str:
         c = self.last_counts

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
+import re
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +18,12 @@ from headrace import kafka_clients, reconciliation_days, warehouse
 from headrace.bucket import Bucket
 from headrace.invariants import Checker
 from headrace.pipeline import LocalPipeline
+from headrace.pipeline_lag import stage_lags
 from headrace.sample_events import generate
 from headrace.settings import CommonSettings
+from headrace.topics import Topics
 from services.producer.runner import replay
-from tests.conftest import wait_settled
+from tests.conftest import env_of, wait_settled
 
 pytestmark = pytest.mark.integration
 Start = Callable[[CommonSettings], LocalPipeline]
@@ -172,6 +178,7 @@ def test_invariant_checker_passes_on_a_quiet_pipeline_and_catches_a_planted_dupl
     ack_log = tmp_path / "acks.log"
     replay(sample, common, show_progress=False, ack_log=ack_log)
     wait_settled(common, 1_500, pipeline)
+    assert _lags(common) == {"stager": 0, "validator": 0, "loader": 0, "summarizer": 0}
     pipeline.stop()
     assert len(ack_log.read_text().splitlines()) == 1_500
 
@@ -188,3 +195,29 @@ def test_invariant_checker_passes_on_a_quiet_pipeline_and_catches_a_planted_dupl
     )
     failed = {v.name.split()[0] for v in Checker(common, ack_log).run() if not v.ok}
     assert {"I1", "I2"} <= failed
+
+    # With the services stopped, new events are work for stager and validator, and the
+    # `headrace lag` command says so and exits 1.
+    more = tmp_path / "more.jsonl"
+    generate(more, 100, bad_ratio=0, seed=9, first_id=10_000)
+    replay(more, common, show_progress=False)
+    assert _lags(common) == {"stager": 100, "validator": 100, "loader": 0, "summarizer": 0}
+    cli = subprocess.run(
+        [sys.executable, "-m", "headrace", "lag"],
+        env={**os.environ, **env_of(common, tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 1, cli.stderr
+    assert re.search(r"validator\s+100 events", cli.stdout), cli.stdout
+    assert re.search(r"loader\s+caught up", cli.stdout), cli.stdout
+
+
+def _lags(common: CommonSettings) -> dict[str, int]:
+    con = warehouse.connect(common, read_only=True)
+    try:
+        lags = stage_lags(con, common.bootstrap_servers, Topics(common.topic_prefix))
+        return {x.stage: x.pending for x in lags}
+    finally:
+        con.close()

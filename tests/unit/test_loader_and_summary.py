@@ -10,11 +10,12 @@ import duckdb
 import pytest
 
 from headrace import warehouse
+from headrace.pipeline_lag import ledger_offsets
 from headrace.schema_registry import default_registry
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.loader.core import decode_batch
-from services.loader.runner import LoaderHandler, batch_files, ledger_offsets
+from services.loader.runner import LoaderHandler, batch_files
 from services.summarizer.core import refresh_pending
 
 TOPICS = Topics("u")
