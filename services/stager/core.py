@@ -13,13 +13,12 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):  # a tuple, not a dataclass: one is built per event on the hot path
     topic: str
     partition: int
     offset: int
@@ -47,15 +46,24 @@ def text_or_base64(data: bytes | None, name: str) -> dict[str, Any]:
 
 
 def raw_line(r: Record) -> dict[str, Any]:
-    return {
+    line: dict[str, Any] = {
         "topic": r.topic,
         "partition": r.partition,
         "offset": r.offset,
         "timestamp_ms": r.timestamp_ms,
-        **text_or_base64(r.key, "key"),
-        "headers": {k: v.decode("utf-8", "replace") for k, v in r.headers},
-        **text_or_base64(r.value, "value"),
     }
+    # Inline rather than text_or_base64(): this runs once per event; the fallback is rare.
+    key, value = r.key, r.value
+    try:
+        line["key"] = key if key is None else key.decode("utf-8")
+    except UnicodeDecodeError:
+        line.update(text_or_base64(key, "key"))
+    line["headers"] = {k: v.decode("utf-8", "replace") for k, v in r.headers} if r.headers else {}
+    try:
+        line["value"] = value if value is None else value.decode("utf-8")
+    except UnicodeDecodeError:
+        line.update(text_or_base64(value, "value"))
+    return line
 
 
 _NAME = re.compile(

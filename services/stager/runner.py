@@ -43,18 +43,14 @@ def error_line(r: Record, registry: Registry) -> dict[str, Any]:
 
 def to_record(m: Message) -> Record:
     topic, partition, offset = position(m)
-    consumed = m.headers() or []
-    assert isinstance(consumed, list)  # consumed messages carry a list, never a dict
-    headers = [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in consumed]
-    return Record(
-        topic,
-        partition,
-        offset,
-        m.timestamp()[1],
-        m.key(),
-        m.value(),
-        headers,
+    consumed = m.headers()
+    assert not isinstance(consumed, dict)  # consumed messages carry a list (or None)
+    headers = (
+        [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in consumed]
+        if consumed
+        else []
     )
+    return Record(topic, partition, offset, m.timestamp()[1], m.key(), m.value(), headers)
 
 
 class StagerHandler:
