@@ -103,15 +103,18 @@ class ValidatorHandler:
         schema_id = self.registry.id_of(contract.schema_file)
         frames = avro_columns.frames(outcome.table, contract.avro_schema, schema_id)
         self.producer.begin_transaction()
+        produce, validated = self.producer.produce, self.topics.validated
         for i, frame in zip(outcome.rows, frames, strict=True):
             m = messages[i]
-            self.producer.produce(
-                self.topics.validated,
+            # Key, partition and raw's arrival time (reconciliation by day) travel on; raw's
+            # headers do not: they stay in the raw zone (joined by transaction_id), and copying
+            # them cost about 5 of the ~30 us this loop spends per event (docs/performance.md).
+            produce(
+                validated,
                 frame,
                 m.key(),
                 partition=cast(int, m.partition()),  # a consumed message has one
-                headers=m.headers(),
-                timestamp=m.timestamp()[1],  # raw's arrival time travels on (reconciliation by day)
+                timestamp=m.timestamp()[1],
             )
         for i, problems in outcome.rejected:
             m = messages[i]
