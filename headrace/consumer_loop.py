@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -21,8 +21,6 @@ from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings, ConsumerServiceSettings
 
 log = logging.getLogger(__name__)
-# First cap of a loop with a time budget, before it has seen how long a message takes.
-SLOW_START_MESSAGES = 2_000
 
 
 class BatchHandler(Protocol):
@@ -46,10 +44,6 @@ class BatchPolicy:
     poll_timeout_seconds: float = 0.2
     max_bytes: int = 32 << 20
     max_span_ms: int = 0
-    # How long handling one batch may take (0: any). The loop cannot poll while it handles a
-    # batch, so one that outlasts max.poll.interval.ms (or the watchdog) loses its partitions
-    # (or its process) and is redone, just as long, forever. See ConsumerLoop._adapt.
-    max_batch_seconds: float = 0.0
 
     @classmethod
     def of(cls, own: ConsumerServiceSettings, common: CommonSettings) -> BatchPolicy:
@@ -58,7 +52,6 @@ class BatchPolicy:
             max_wait_seconds=own.batch_max_wait_seconds,
             max_bytes=own.batch_max_bytes or common.memory_budget_mb * (1 << 20) // 8,
             max_span_ms=int(own.batch_max_span_seconds * 1000),
-            max_batch_seconds=min(own.max_poll_interval_ms / 1000, common.watchdog_seconds) / 3,
         )
 
 
@@ -122,18 +115,6 @@ class ConsumerLoop:
     assigned: set[tuple[str, int]] = field(default_factory=set)
     last_batch_at: float = field(default_factory=time.monotonic)
     _batch: _Batch = field(default_factory=_Batch)
-    _limits: BatchPolicy = field(init=False)  # the policy with the current adaptive size cap
-
-    def __post_init__(self) -> None:
-        start = self.policy.max_messages
-        if self.policy.max_batch_seconds > 0:  # slow start: the cost per message is unknown yet
-            start = max(min(start, SLOW_START_MESSAGES), start // 64)
-        self._limits = replace(self.policy, max_messages=start)
-
-    @property
-    def batch_cap(self) -> int:
-        """The most messages the next batch may hold (adapted to the time budget)."""
-        return self._limits.max_messages
 
     def ready(self) -> tuple[bool, str]:
         if not self.assigned:
@@ -149,19 +130,18 @@ class ConsumerLoop:
         )
         while not self.stop.stopped:
             self.heartbeat.beat()
-            limits = self._limits
-            room = max(1, limits.max_messages - len(self._batch.messages))
-            got = self.consumer.consume(room, limits.poll_timeout_seconds)
+            room = self.policy.max_messages - len(self._batch.messages)
+            got = self.consumer.consume(room, self.policy.poll_timeout_seconds)
             queue = [m for m in got if not _is_benign_error(m)]
             i = 0
             while i < len(queue):
-                if self._batch.offer(queue[i], self._limits):
+                if self._batch.offer(queue[i], self.policy):
                     i += 1
                 else:  # cut before the message that would break a limit
                     self._flush()
                     queue, i = self._still_ahead(queue[i:]), 0
-            waited = time.monotonic() - self._batch.started_at >= limits.max_wait_seconds
-            if self._batch.messages and (self._batch.full(self._limits) or waited):
+            waited = time.monotonic() - self._batch.started_at >= self.policy.max_wait_seconds
+            if self._batch.messages and (self._batch.full(self.policy) or waited):
                 self._flush()
             if idle_exit is not None and not self._batch.messages and idle_exit():
                 break
@@ -173,40 +153,8 @@ class ConsumerLoop:
         if not self._batch.messages:
             return
         batch, self._batch = self._batch.messages, _Batch()
-        started = time.monotonic()
         self.handler.handle(self.consumer, batch)
         self.last_batch_at = time.monotonic()
-        self._adapt(len(batch), self.last_batch_at - started)
-
-    def _adapt(self, size: int, seconds: float) -> None:
-        """Keep a batch's handling inside the policy's time budget (multiplicative steps).
-
-        Over budget: the cap shrinks so the next batch takes about half of it. Well under
-        budget with a full batch: it doubles, up to max_messages. So a loop whose work per
-        message grew (a slow bucket, a bigger table to check against) keeps polling in time
-        instead of being evicted and redoing the same oversized batch.
-        """
-        budget, cap = self.policy.max_batch_seconds, self._limits.max_messages
-        if budget <= 0:
-            return
-        if seconds > budget and size > 1:
-            new = max(1, int(size * budget / seconds / 2))
-        elif seconds < budget / 4 and size >= cap:
-            new = min(self.policy.max_messages, cap * 2)
-        else:
-            return
-        if new != cap:
-            level = logging.WARNING if new < cap else logging.DEBUG
-            log.log(
-                level,
-                "batch of %d took %.1fs (budget %.1fs): cap %d -> %d",
-                size,
-                seconds,
-                budget,
-                cap,
-                new,
-            )
-            self._limits = replace(self._limits, max_messages=new)
 
     def _still_ahead(self, rest: list[Message]) -> list[Message]:
         """Messages of `rest` the consumer has not been rewound before (by a batch redone)."""
