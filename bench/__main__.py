@@ -28,6 +28,7 @@ from bench import end_to_end, frameworks, queries, stages, workload
 from bench.environment import Environment, environment
 from bench.report import Figure, render, write_json
 from bench.scale import Scale, from_env
+from headrace.errors import OperatorError
 
 SECTIONS = ("stages", "versus", "e2e", "queries")
 DEFAULT_ROOT = Path(".headrace/bench")
@@ -149,4 +150,8 @@ def _section(figures: list[Figure], name: str, work: Callable[[], T]) -> T | Non
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except OperatorError as exc:  # no broker, a port taken...: one line that says what to do
+        print(f"bench: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -130,8 +130,9 @@ class KafkaBroker:
             self._classpath(),
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id_file.read_text().strip(),
+            # One argument with "=": a random id may start with "-" (URL-safe base64), which
+            # argparse would read as an option ("--cluster-id: expected one argument").
+            f"--cluster-id={cluster_id_file.read_text().strip()}",
             "-c",
             str(props),
             "--standalone",

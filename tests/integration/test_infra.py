@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -47,3 +49,19 @@ def test_broker_restart_keeps_topics_and_messages(tmp_path: Path) -> None:
     finally:
         broker.stop()
     assert processes.read_pid(broker.pid_file) is None
+
+
+def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
+    # One random id in 64 starts with "-" (URL-safe base64); kafka-storage's argparse once read
+    # it as an option and refused to format.
+    port = free_port_block(2)
+    infra = InfraSettings(state_dir=tmp_path, kafka_port=port, kafka_controller_port=port + 1)
+    broker = KafkaBroker(infra)
+    broker.fetch()
+    broker.home.mkdir(parents=True, exist_ok=True)
+    dashed = base64.urlsafe_b64encode(b"\xf8" + uuid.uuid4().bytes[1:]).decode()[:22]
+    assert dashed.startswith("-")
+    (broker.home / "cluster.id").write_text(dashed)
+    broker.configure()
+    meta = (broker.home / "data" / "meta.properties").read_text()
+    assert f"cluster.id={dashed}" in meta
