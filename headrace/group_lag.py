@@ -80,10 +80,11 @@ def pending(bootstrap: str, positions: Mapping[Key, int], timeout: float = 10.0)
     """
     admin = kafka_clients.admin(bootstrap)
     ends = stable_ends(admin, list(positions))
-    behind = {k: (o if o >= 0 else 0) for k, o in positions.items() if ends[k] > max(o, 0)}
+    starts = {k: max(o, 0) for k, o in positions.items()}
+    behind = {k: o for k, o in starts.items() if ends[k] > o}
     lag = {k: 0 for k in positions}
     for key in _visible(bootstrap, behind, timeout):
-        lag[key] = ends[key] - max(behind[key], 0)
+        lag[key] = ends[key] - behind[key]
     return lag
 
 
