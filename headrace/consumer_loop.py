@@ -4,6 +4,12 @@ The service owns what a batch means (process, make durable, commit). The loop ow
 short timeouts (so SIGTERM is honoured), cutting batches, the heartbeat, and the assignment that
 readiness reports. Revoked partitions are flushed before the revoke completes, so the next owner
 starts exactly where this one stopped; lost partitions are dropped without any commit.
+
+A batch is handled on a worker thread while the loop's thread keeps polling with its partitions
+paused: a batch may take longer than max.poll.interval.ms (uploads to a slow bucket), and a
+member that stops polling that long is evicted, its commit refused and its batch redone by the
+next owner, which can be just as slow: a livelock. Polling keeps the membership; pausing means
+the polls fetch nothing while the batch is in hand.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,6 +51,9 @@ class BatchPolicy:
     poll_timeout_seconds: float = 0.2
     max_bytes: int = 32 << 20
     max_span_ms: int = 0
+    # A batch still in hand after this long counts as stuck: the loop stops beating its heartbeat,
+    # so the watchdog ends the process and the supervisor restarts it.
+    max_handle_seconds: float = 900.0
 
     @classmethod
     def of(cls, own: ConsumerServiceSettings, common: CommonSettings) -> BatchPolicy:
@@ -52,6 +62,7 @@ class BatchPolicy:
             max_wait_seconds=own.batch_max_wait_seconds,
             max_bytes=own.batch_max_bytes or common.memory_budget_mb * (1 << 20) // 8,
             max_span_ms=int(own.batch_max_span_seconds * 1000),
+            max_handle_seconds=own.batch_max_handle_seconds,
         )
 
 
@@ -104,6 +115,12 @@ class StopFlag:
         self.stopped, self.reason = True, signal.Signals(signum).name
 
 
+# A batch handled faster than this never pauses its partitions: pausing drops librdkafka's
+# prefetched messages, which resuming fetches again. Well under any max.poll.interval.ms in use.
+_PAUSE_AFTER_SECONDS = 1.0
+_WAIT_STEP_SECONDS = 0.05
+
+
 @dataclass
 class ConsumerLoop:
     consumer: Consumer
@@ -115,6 +132,13 @@ class ConsumerLoop:
     assigned: set[tuple[str, int]] = field(default_factory=set)
     last_batch_at: float = field(default_factory=time.monotonic)
     _batch: _Batch = field(default_factory=_Batch)
+    # Messages a poll returned while a batch was in hand (from partitions assigned meanwhile).
+    _carry: list[Message] = field(default_factory=list)
+    _in_hand: Future[None] | None = None
+    _in_hand_since: float = 0.0
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="batch")
+    )
 
     def ready(self) -> tuple[bool, str]:
         if not self.assigned:
@@ -128,33 +152,80 @@ class ConsumerLoop:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        while not self.stop.stopped:
-            self.heartbeat.beat()
-            room = self.policy.max_messages - len(self._batch.messages)
-            got = self.consumer.consume(room, self.policy.poll_timeout_seconds)
-            queue = [m for m in got if not _is_benign_error(m)]
-            i = 0
-            while i < len(queue):
-                if self._batch.offer(queue[i], self.policy):
-                    i += 1
-                else:  # cut before the message that would break a limit
+        try:
+            while not self.stop.stopped:
+                self.heartbeat.beat()
+                queue, self._carry = self._carry, []
+                if queue:  # polled while the last batch was in hand: rewinds may have passed them
+                    queue = self._still_ahead(queue)
+                room = self.policy.max_messages - len(self._batch.messages)
+                got = self.consumer.consume(room, 0 if queue else self.policy.poll_timeout_seconds)
+                queue += [m for m in got if not _is_benign_error(m)]
+                i = 0
+                while i < len(queue):
+                    if self._batch.offer(queue[i], self.policy):
+                        i += 1
+                    else:  # cut before the message that would break a limit
+                        self._flush()
+                        queue, i = self._still_ahead(queue[i:]), 0
+                started = self._batch.started_at
+                waited = time.monotonic() - started >= self.policy.max_wait_seconds
+                if self._batch.messages and (self._batch.full(self.policy) or waited):
                     self._flush()
-                    queue, i = self._still_ahead(queue[i:]), 0
-            waited = time.monotonic() - self._batch.started_at >= self.policy.max_wait_seconds
-            if self._batch.messages and (self._batch.full(self.policy) or waited):
-                self._flush()
-            if idle_exit is not None and not self._batch.messages and idle_exit():
-                break
-        self._flush()
+                if idle_exit is not None and not self._batch.messages and idle_exit():
+                    break
+            self._flush()
+        finally:
+            self._worker.shutdown(wait=True)
         log.info("stopping (%s)", self.stop.reason or "done")
         self.consumer.close()
 
-    def _flush(self) -> None:
+    def _flush(self, *, polling: bool = True) -> None:
+        """Hand the batch to the handler and wait for it: polling with paused partitions when
+        `polling`, just waiting inside a rebalance callback (no poll may nest there)."""
         if not self._batch.messages:
             return
         batch, self._batch = self._batch.messages, _Batch()
-        self.handler.handle(self.consumer, batch)
+        self._in_hand_since = time.monotonic()
+        self._in_hand = in_hand = self._worker.submit(self.handler.handle, self.consumer, batch)
+        paused: list[TopicPartition] = []
+        try:
+            while not self._wait_step():
+                if polling and not paused and self._in_hand_for() >= _PAUSE_AFTER_SECONDS:
+                    paused = self.consumer.assignment()
+                    self.consumer.pause(paused)
+                if paused:  # keeps the membership; a rebalance callback may run in here
+                    got = self.consumer.consume(self.policy.max_messages, 0)
+                    self._carry += [m for m in got if not _is_benign_error(m)]
+            in_hand.result()  # the handler's exception, if any, is the loop's
+        finally:
+            self._in_hand = None
+            if paused:
+                self.consumer.resume(self.consumer.assignment())
         self.last_batch_at = time.monotonic()
+
+    def _wait_step(self) -> bool:
+        """Wait a moment for the batch in hand; True once it is done (or there is none).
+
+        The heartbeat turns while the handler works, unless the batch has run past
+        max_handle_seconds: then the watchdog sees a stuck loop and ends the process.
+        """
+        in_hand = self._in_hand
+        if in_hand is None:
+            return True
+        wait([in_hand], timeout=_WAIT_STEP_SECONDS)
+        if self._in_hand_for() < self.policy.max_handle_seconds:
+            self.heartbeat.beat()
+        return in_hand.done()
+
+    def _in_hand_for(self) -> float:
+        return time.monotonic() - self._in_hand_since
+
+    def _settle(self) -> None:
+        """Inside a rebalance callback: let the batch in hand finish (commit or be refused)
+        before the assignment changes under it, and before on_assign touches what it uses."""
+        while not self._wait_step():
+            pass
 
     def _still_ahead(self, rest: list[Message]) -> list[Message]:
         """Messages of `rest` the consumer has not been rewound before (by a batch redone)."""
@@ -165,23 +236,27 @@ class ConsumerLoop:
         return [m for m in rest if next_offsets.get(position(m)[:2], -1) > position(m)[2]]
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._settle()
         self.handler.on_assign(consumer, partitions)
         consumer.incremental_assign(partitions)
         self.assigned |= {(p.topic, p.partition) for p in partitions}
         log.info("assigned %s", _names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._flush()
+        self._settle()
+        self._flush(polling=False)
         consumer.incremental_unassign(partitions)
         self.assigned -= {(p.topic, p.partition) for p in partitions}
         log.info("revoked %s", _names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._settle()  # its commit is refused now; the ledger/transaction fences its writes
         gone = {(p.topic, p.partition) for p in partitions}
         kept = [m for m in self._batch.messages if (m.topic(), m.partition()) not in gone]
         self._batch = _Batch()
         for m in kept:  # a subset of a batch that fitted: every one is taken
             self._batch.offer(m, self.policy)
+        self._carry = [m for m in self._carry if (m.topic(), m.partition()) not in gone]
         consumer.incremental_unassign(partitions)
         self.assigned -= gone
         log.warning("lost %s: dropped their uncommitted messages", _names(partitions))

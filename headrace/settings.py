@@ -80,6 +80,10 @@ class ConsumerServiceSettings(BaseSettings):
     batch_max_span_seconds: float = Field(
         0, description="Most record-time span in one batch (cuts late data apart); 0: no limit."
     )
+    batch_max_handle_seconds: float = Field(
+        900.0,
+        description="A batch still being handled after this long counts as stuck: exit, restart.",
+    )
     session_timeout_ms: int = Field(
         45_000,
         description="Kafka group session timeout: how soon a dead replica's partitions move.",

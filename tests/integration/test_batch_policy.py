@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from headrace import kafka_clients
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag
+from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets
 from headrace.service_http import Heartbeat
 from headrace.topics import ensure_topics
 
@@ -94,3 +94,50 @@ def test_a_quiet_partition_still_flushes(run: Run) -> None:
     )
     assert [len(b) for b in batches] == [5]
     assert time.monotonic() - started < 30
+
+
+class SlowCommitter(Recorder):
+    """Takes longer than max.poll.interval.ms over its first batch, then commits it."""
+
+    def __init__(self, seconds: float, heartbeat: Heartbeat) -> None:
+        super().__init__()
+        self.seconds, self.heartbeat = seconds, heartbeat
+        self.commits: list[bool] = []
+        self.alive_while_slow = False
+
+    def handle(self, consumer: Consumer, messages: list[Message]) -> None:
+        if not self.batches:
+            time.sleep(self.seconds)
+            self.alive_while_slow = self.heartbeat.alive()[0]
+        super().handle(consumer, messages)
+        self.commits.append(commit_offsets(consumer, messages))
+
+
+def test_a_batch_slower_than_max_poll_interval_keeps_its_partitions(bootstrap: str) -> None:
+    # A member that stops polling for max.poll.interval.ms leaves the group: its commit is
+    # refused and its batch redone by the next owner. The loop polls (paused) while the batch
+    # is in hand, so the slow batch commits and nothing is handled twice.
+    topic = f"slow-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka_clients.admin(bootstrap), {topic: 2})
+    producer = kafka_clients.producer(bootstrap)
+    for i in range(200):
+        producer.produce(topic, b"x", partition=i % 2)
+    assert producer.flush(30) == 0
+    heartbeat = Heartbeat(max_silence=5.0)
+    slow = SlowCommitter(seconds=9.0, heartbeat=heartbeat)
+    poll_limits = {"session.timeout.ms": 6000, "max.poll.interval.ms": 6000}
+    consumer = kafka_clients.consumer(bootstrap, f"g-{topic}", **poll_limits)
+    loop = ConsumerLoop(
+        consumer, [topic], slow, BatchPolicy(max_messages=50), heartbeat, StopFlag()
+    )
+    loop._on_lost = lambda c, p: pytest.fail(f"partitions lost: {p}")  # type: ignore[method-assign]
+    deadline = time.monotonic() + 60
+    loop.run(idle_exit=lambda: sum(map(len, slow.batches)) >= 200 or time.monotonic() > deadline)
+
+    assert slow.commits and all(slow.commits)  # the slow batch's commit was accepted
+    assert sorted(o for b in slow.batches for o, _, _ in b) == sorted(list(range(100)) * 2)
+    assert slow.alive_while_slow  # the loop turned while the batch was in hand
+    check = kafka_clients.consumer(bootstrap, f"g-{topic}")
+    committed = check.committed([TopicPartition(topic, p) for p in (0, 1)], timeout=10)
+    assert [tp.offset for tp in committed] == [100, 100]
+    check.close()
