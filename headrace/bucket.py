@@ -64,6 +64,14 @@ def _gcs_filesystem() -> type[Any]:
                     memo.popitem(last=False)
             return out
 
+        def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+            # gcsfs 2026.x reads through its "adaptive" cache by default, whose background
+            # prefetch tasks are left pending whenever DuckDB closes a file before its end
+            # ("Task was destroyed but it is pending!", thousands per minute in the logs);
+            # readahead, gcsfs's default before, prefetches nothing in the background.
+            kwargs.setdefault("cache_type", "readahead")
+            return super()._open(path, mode, **kwargs)
+
         async def _rm_file(self, path: str, **kwargs: Any) -> Any:
             self.__dict__.get("_immutable", {}).pop(self._strip_protocol(path), None)
             return await super()._rm_file(path, **kwargs)

@@ -18,12 +18,12 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from headrace.batch_worker import BatchWorker
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings, ConsumerServiceSettings
 
@@ -119,6 +119,8 @@ class StopFlag:
 # prefetched messages, which resuming fetches again. Well under any max.poll.interval.ms in use.
 _PAUSE_AFTER_SECONDS = 1.0
 _WAIT_STEP_SECONDS = 0.05
+# A batch in hand this long is logged, with where its handler is, and again as often after.
+_SLOW_BATCH_LOG_SECONDS = 30.0
 
 
 @dataclass
@@ -134,11 +136,11 @@ class ConsumerLoop:
     _batch: _Batch = field(default_factory=_Batch)
     # Messages a poll returned while a batch was in hand (from partitions assigned meanwhile).
     _carry: list[Message] = field(default_factory=list)
-    _in_hand: Future[None] | None = None
-    _in_hand_since: float = 0.0
-    _worker: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="batch")
-    )
+    _worker: BatchWorker = field(init=False)
+    _slow_logged: int = 0
+
+    def __post_init__(self) -> None:
+        self._worker = BatchWorker(self.consumer)
 
     def ready(self) -> tuple[bool, str]:
         if not self.assigned:
@@ -176,7 +178,7 @@ class ConsumerLoop:
                     break
             self._flush()
         finally:
-            self._worker.shutdown(wait=True)
+            self._worker.stop()
         log.info("stopping (%s)", self.stop.reason or "done")
         self.consumer.close()
 
@@ -186,40 +188,40 @@ class ConsumerLoop:
         if not self._batch.messages:
             return
         batch, self._batch = self._batch.messages, _Batch()
-        self._in_hand_since = time.monotonic()
-        self._in_hand = in_hand = self._worker.submit(self.handler.handle, self.consumer, batch)
+        self._worker.start(self.handler.handle, batch)
+        self._slow_logged = 0
         paused: list[TopicPartition] = []
         try:
             while not self._wait_step():
-                if polling and not paused and self._in_hand_for() >= _PAUSE_AFTER_SECONDS:
+                if polling and not paused and self._worker.in_hand_for() >= _PAUSE_AFTER_SECONDS:
                     paused = self.consumer.assignment()
                     self.consumer.pause(paused)
                 if paused:  # keeps the membership; a rebalance callback may run in here
                     got = self.consumer.consume(self.policy.max_messages, 0)
                     self._carry += [m for m in got if not _is_benign_error(m)]
-            in_hand.result()  # the handler's exception, if any, is the loop's
         finally:
-            self._in_hand = None
             if paused:
                 self.consumer.resume(self.consumer.assignment())
         self.last_batch_at = time.monotonic()
 
     def _wait_step(self) -> bool:
-        """Wait a moment for the batch in hand; True once it is done (or there is none).
+        """Serve the batch in hand for a moment; True once it is done (or there is none).
 
         The heartbeat turns while the handler works, unless the batch has run past
         max_handle_seconds: then the watchdog sees a stuck loop and ends the process.
         """
-        in_hand = self._in_hand
-        if in_hand is None:
-            return True
-        wait([in_hand], timeout=_WAIT_STEP_SECONDS)
-        if self._in_hand_for() < self.policy.max_handle_seconds:
+        done = self._worker.step(_WAIT_STEP_SECONDS)
+        in_hand_for = self._worker.in_hand_for()
+        if in_hand_for < self.policy.max_handle_seconds:
             self.heartbeat.beat()
-        return in_hand.done()
-
-    def _in_hand_for(self) -> float:
-        return time.monotonic() - self._in_hand_since
+        if not done and in_hand_for // _SLOW_BATCH_LOG_SECONDS > self._slow_logged:
+            self._slow_logged += 1
+            log.warning(
+                "a batch has been in hand for %.0f s; its handler is at:\n%s",
+                in_hand_for,
+                self._worker.where(),
+            )
+        return done
 
     def _settle(self) -> None:
         """Inside a rebalance callback: let the batch in hand finish (commit or be refused)
@@ -239,13 +241,14 @@ class ConsumerLoop:
         self._settle()
         self.handler.on_assign(consumer, partitions)
         consumer.incremental_assign(partitions)
+        consumer.resume(partitions)  # see _release
         self.assigned |= {(p.topic, p.partition) for p in partitions}
         log.info("assigned %s", _names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._settle()
         self._flush(polling=False)
-        consumer.incremental_unassign(partitions)
+        self._release(partitions)
         self.assigned -= {(p.topic, p.partition) for p in partitions}
         log.info("revoked %s", _names(partitions))
 
@@ -257,9 +260,15 @@ class ConsumerLoop:
         for m in kept:  # a subset of a batch that fitted: every one is taken
             self._batch.offer(m, self.policy)
         self._carry = [m for m in self._carry if (m.topic(), m.partition()) not in gone]
-        consumer.incremental_unassign(partitions)
+        self._release(partitions)
         self.assigned -= gone
         log.warning("lost %s: dropped their uncommitted messages", _names(partitions))
+
+    def _release(self, partitions: list[TopicPartition]) -> None:
+        """Give partitions up, unpaused: librdkafka keeps a partition's pause through unassign
+        and a later assign, so one that left during a slow batch would come back stalled."""
+        self.consumer.resume(partitions)
+        self.consumer.incremental_unassign(partitions)
 
 
 def _is_benign_error(message: Message) -> bool:

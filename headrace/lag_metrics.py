@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Gauge
@@ -43,6 +47,10 @@ LOOP_TURN = Gauge(
     ["service"],
 )
 Key = tuple[str, int]
+T = TypeVar("T")
+_NOTHING_COMMITTED = -1
+# Longest the loop's thread waits for the broker in one refresh (it must keep polling).
+_ASK_BUDGET_SECONDS = 0.5
 
 
 class ConsumerLag:
@@ -61,45 +69,71 @@ class ConsumerLag:
         self._next_at = now + self.interval_seconds
         LOOP_TURN.labels(self.service).set_to_current_time()
         try:
-            lags = self._measure()
+            assigned = _keys(self.consumer.assignment())
+            lags = self._measure(assigned)
         except KafkaException as exc:  # metrics never stop the loop; next refresh tries again
             log.debug("consumer lag not measured: %s", exc)
             return
         for (topic, partition), lag in lags.items():
             CONSUMER_LAG.labels(self.service, topic, str(partition)).set(lag)
-        for topic, partition in self._reported - lags.keys():
+        for topic, partition in self._reported - assigned:
             CONSUMER_LAG.remove(self.service, topic, str(partition))
-        self._reported = set(lags)
+        # A partition not measured this time keeps its last figure until it is.
+        self._reported = (self._reported & assigned) | lags.keys()
 
-    def _measure(self) -> dict[Key, int]:
-        assigned = self.consumer.assignment()
-        self._start = {k: v for k, v in self._start.items() if k in _keys(assigned)}
+    def _measure(self, assigned: set[Key]) -> dict[Key, int]:
+        """Lag of every assigned partition whose numbers are known.
+
+        This runs on the loop's thread, which must keep polling whatever the broker does: the
+        numbers come from the last fetch response where there is one, and what has to be asked
+        (the marks of a partition not fetched yet, the start of one not read from yet) is asked
+        within one short budget per refresh; one still unknown keeps its last figure meanwhile.
+        """
+        budget = _Budget(time.monotonic() + _ASK_BUDGET_SECONDS)
+        self._start = {k: v for k, v in self._start.items() if k in assigned}
+        parts = [TopicPartition(t, p) for t, p in assigned]
+        positions = self.consumer.position(parts) if parts else []
+        self._learn_starts([tp for tp in positions if tp.offset < 0], budget)
         lags: dict[Key, int] = {}
-        for tp in self.consumer.position(assigned) if assigned else []:
-            cached = self.consumer.get_watermark_offsets(tp, cached=True)
-            if cached and cached[1] >= 0:
-                high = cached[1]
-            else:  # no fetch response for it yet (just assigned): ask the broker once
-                asked = self.consumer.get_watermark_offsets(tp, timeout=2)
-                high = asked[1] if asked else -1
-            offset = tp.offset if tp.offset >= 0 else self._start_offset(tp)
+        for tp in positions:
+            key = (tp.topic, tp.partition)
+            marks: tuple[int, int] | None = self.consumer.get_watermark_offsets(tp, cached=True)
+            if not marks or marks[1] < 0:
+                marks = budget.ask(partial(self.consumer.get_watermark_offsets, tp))
+            low, high = marks or (-1, -1)
+            offset = tp.offset if tp.offset >= 0 else self._start.get(key, -1)
+            if offset == _NOTHING_COMMITTED:  # auto.offset.reset=earliest starts at the low mark
+                offset = low
             if high >= 0 and offset >= 0:
-                lags[(tp.topic, tp.partition)] = max(0, high - offset)
+                lags[key] = max(0, high - offset)
         return lags
 
-    def _start_offset(self, tp: TopicPartition) -> int:
-        """Where consumption of a partition not read from yet will start (-1 if unknown yet)."""
-        key = (tp.topic, tp.partition)
-        if key not in self._start:
-            part = TopicPartition(tp.topic, tp.partition)
-            committed = self.consumer.committed([part], timeout=2)[0].offset
-            if committed < 0:  # none committed: auto.offset.reset=earliest starts at the low mark
-                watermarks = self.consumer.get_watermark_offsets(part, timeout=2)
-                if not watermarks:
-                    return -1
-                committed = watermarks[0]
-            self._start[key] = committed
-        return self._start[key]
+    def _learn_starts(self, unread: list[TopicPartition], budget: _Budget) -> None:
+        """Remember where consumption of partitions not read from yet starts (committed offset)."""
+        missing = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in unread
+            if (tp.topic, tp.partition) not in self._start
+        ]
+        if missing:
+            for tp in budget.ask(partial(self.consumer.committed, missing)) or []:
+                self._start[(tp.topic, tp.partition)] = max(tp.offset, _NOTHING_COMMITTED)
+
+
+@dataclass
+class _Budget:
+    until: float
+
+    def ask(self, call: Callable[[float], T]) -> T | None:
+        """`call(timeout)` within what is left; None when nothing is left or it fails."""
+        left = self.until - time.monotonic()
+        if left < 0.01:
+            return None
+        try:
+            return call(left)
+        except KafkaException as exc:  # unknown this time; the next refresh asks again
+            log.debug("consumer lag: %s", exc)
+            return None
 
 
 class LagRefreshingHeartbeat(Heartbeat):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import signal
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -30,6 +32,7 @@ def run_consumer_service(
     common = settings.load(CommonSettings)
     own = settings.load(own_settings)
     configure_logging(common.log_level, service)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: every thread's stack
     kafka_clients.wait_for_broker(common.bootstrap_servers)
     heartbeat = Heartbeat(common.watchdog_seconds)
     heartbeat.start_watchdog()
