@@ -53,7 +53,7 @@ class BatchPolicy:
     max_span_ms: int = 0
     # A batch still in hand after this long counts as stuck: the loop stops beating its heartbeat,
     # so the watchdog ends the process and the supervisor restarts it.
-    max_handle_seconds: float = 900.0
+    max_handle_seconds: float = 300.0
 
     @classmethod
     def of(cls, own: ConsumerServiceSettings, common: CommonSettings) -> BatchPolicy:

@@ -81,7 +81,7 @@ class ConsumerServiceSettings(BaseSettings):
         0, description="Most record-time span in one batch (cuts late data apart); 0: no limit."
     )
     batch_max_handle_seconds: float = Field(
-        900.0,
+        300.0,
         description="A batch still being handled after this long counts as stuck: exit, restart.",
     )
     session_timeout_ms: int = Field(

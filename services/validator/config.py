@@ -13,3 +13,9 @@ class ValidatorSettings(ConsumerServiceSettings):
     group_id: str = Field("headrace-validator", description="Kafka consumer group.")
     batch_max_messages: int = Field(10_000, description="Most messages in one batch.")
     batch_max_wait_seconds: float = Field(0.2, description="Longest wait to fill a batch.")
+    # Every transactional call times out at 30 s; a batch in hand far longer is stuck in
+    # librdkafka (seen: send_offsets_to_transaction past its timeout after a broker restart).
+    batch_max_handle_seconds: float = Field(
+        120.0,
+        description="A batch still being handled after this long counts as stuck: exit, restart.",
+    )

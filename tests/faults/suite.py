@@ -159,6 +159,11 @@ class FaultSuite:
             "HEADRACE_LOADER_BATCH_MAX_WAIT_SECONDS": "0.5",
             # A stuck service exits and is restarted well within the 60 s liveness budget (I7).
             "HEADRACE_WATCHDOG_SECONDS": "30",
+            # A batch can outlast the watchdog (the loop keeps polling): one stuck in a client
+            # call still ends in a restart, sooner than the production defaults.
+            "HEADRACE_VALIDATOR_BATCH_MAX_HANDLE_SECONDS": "45",
+            "HEADRACE_STAGER_BATCH_MAX_HANDLE_SECONDS": "120",
+            "HEADRACE_LOADER_BATCH_MAX_HANDLE_SECONDS": "120",
         }
         for s in CONSUMERS:
             env[f"HEADRACE_{s.upper()}_SESSION_TIMEOUT_MS"] = str(SESSION_TIMEOUT_MS)

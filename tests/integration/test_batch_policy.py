@@ -97,6 +97,17 @@ def test_a_quiet_partition_still_flushes(run: Run) -> None:
     assert time.monotonic() - started < 30
 
 
+def spread_topic(bootstrap: str, prefix: str, partitions: int, messages: int) -> str:
+    """A new topic with `messages` spread evenly over its partitions, round robin."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka_clients.admin(bootstrap), {topic: partitions})
+    producer = kafka_clients.producer(bootstrap)
+    for i in range(messages):
+        producer.produce(topic, b"x", partition=i % partitions)
+    assert producer.flush(30) == 0
+    return topic
+
+
 class SlowCommitter(Recorder):
     """Takes longer than max.poll.interval.ms over its first batch, then commits it."""
 
@@ -118,12 +129,7 @@ def test_a_batch_slower_than_max_poll_interval_keeps_its_partitions(bootstrap: s
     # A member that stops polling for max.poll.interval.ms leaves the group: its commit is
     # refused and its batch redone by the next owner. The loop polls (paused) while the batch
     # is in hand, so the slow batch commits and nothing is handled twice.
-    topic = f"slow-{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_clients.admin(bootstrap), {topic: 2})
-    producer = kafka_clients.producer(bootstrap)
-    for i in range(200):
-        producer.produce(topic, b"x", partition=i % 2)
-    assert producer.flush(30) == 0
+    topic = spread_topic(bootstrap, "slow", partitions=2, messages=200)
     heartbeat = Heartbeat(max_silence=5.0)
     slow = SlowCommitter(seconds=9.0, heartbeat=heartbeat)
     poll_limits = {"session.timeout.ms": 6000, "max.poll.interval.ms": 6000}
@@ -177,12 +183,7 @@ def test_partitions_that_move_during_a_slow_batch_flow_again_when_they_come_back
     # nothing is redone, and neither member blocks (a commit from the worker thread while the
     # loop's thread waited in a callback deadlocked both). librdkafka keeps a partition's pause
     # across unassign and assign: the partitions that come back must not stay paused.
-    topic = f"rebalance-{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_clients.admin(bootstrap), {topic: 4})
-    producer = kafka_clients.producer(bootstrap)
-    for i in range(4000):
-        producer.produce(topic, b"x", partition=i % 4)
-    assert producer.flush(30) == 0
+    topic = spread_topic(bootstrap, "rebalance", partitions=4, messages=4000)
     second_stop = StopFlag()
     first, second = Committer(slow_seconds=4.0), Committer(leave_after_first=second_stop)
     deadline = time.monotonic() + 60
