@@ -54,6 +54,8 @@ class BatchPolicy:
     # A batch still in hand after this long counts as stuck: the loop stops beating its heartbeat,
     # so the watchdog ends the process and the supervisor restarts it.
     max_handle_seconds: float = 300.0
+    # A batch in hand this long gets its partitions paused and the loop polling (see `_flush`).
+    pause_after_seconds: float = 1.0
 
     @classmethod
     def of(cls, own: ConsumerServiceSettings, common: CommonSettings) -> BatchPolicy:
@@ -63,6 +65,9 @@ class BatchPolicy:
             max_bytes=own.batch_max_bytes or common.memory_budget_mb * (1 << 20) // 8,
             max_span_ms=int(own.batch_max_span_seconds * 1000),
             max_handle_seconds=own.batch_max_handle_seconds,
+            # A quarter of the poll interval leaves room to spare before eviction, and most
+            # batches never pay for a pause (resuming fetches the dropped prefetch again).
+            pause_after_seconds=own.max_poll_interval_ms / 4000,
         )
 
 
@@ -115,9 +120,6 @@ class StopFlag:
         self.stopped, self.reason = True, signal.Signals(signum).name
 
 
-# A batch handled faster than this never pauses its partitions: pausing drops librdkafka's
-# prefetched messages, which resuming fetches again. Well under any max.poll.interval.ms in use.
-_PAUSE_AFTER_SECONDS = 1.0
 _WAIT_STEP_SECONDS = 0.05
 # A batch in hand this long is logged, with where its handler is, and again as often after.
 _SLOW_BATCH_LOG_SECONDS = 30.0
@@ -193,7 +195,11 @@ class ConsumerLoop:
         paused: list[TopicPartition] = []
         try:
             while not self._wait_step():
-                if polling and not paused and self._worker.in_hand_for() >= _PAUSE_AFTER_SECONDS:
+                if (
+                    polling
+                    and not paused
+                    and self._worker.in_hand_for() >= self.policy.pause_after_seconds
+                ):
                     paused = self.consumer.assignment()
                     self.consumer.pause(paused)
                 if paused:  # keeps the membership; a rebalance callback may run in here
