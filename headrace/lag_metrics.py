@@ -69,8 +69,9 @@ class ConsumerLag:
         self._next_at = now + self.interval_seconds
         LOOP_TURN.labels(self.service).set_to_current_time()
         try:
-            assigned = _keys(self.consumer.assignment())
-            lags = self._measure(assigned)
+            assignment = self.consumer.assignment()
+            assigned = _keys(assignment)
+            lags = self._measure(assignment)
         except KafkaException as exc:  # metrics never stop the loop; next refresh tries again
             log.debug("consumer lag not measured: %s", exc)
             return
@@ -81,7 +82,7 @@ class ConsumerLag:
         # A partition not measured this time keeps its last figure until it is.
         self._reported = (self._reported & assigned) | lags.keys()
 
-    def _measure(self, assigned: set[Key]) -> dict[Key, int]:
+    def _measure(self, assignment: list[TopicPartition]) -> dict[Key, int]:
         """Lag of every assigned partition whose numbers are known.
 
         This runs on the loop's thread, which must keep polling whatever the broker does: the
@@ -90,9 +91,8 @@ class ConsumerLag:
         within one short budget per refresh; one still unknown keeps its last figure meanwhile.
         """
         budget = _Budget(time.monotonic() + _ASK_BUDGET_SECONDS)
-        self._start = {k: v for k, v in self._start.items() if k in assigned}
-        parts = [TopicPartition(t, p) for t, p in assigned]
-        positions = self.consumer.position(parts) if parts else []
+        self._start = {k: v for k, v in self._start.items() if k in _keys(assignment)}
+        positions = self.consumer.position(assignment) if assignment else []
         self._learn_starts([tp for tp in positions if tp.offset < 0], budget)
         lags: dict[Key, int] = {}
         for tp in positions:
@@ -101,10 +101,11 @@ class ConsumerLag:
             if not marks or marks[1] < 0:
                 marks = budget.ask(partial(self.consumer.get_watermark_offsets, tp))
             low, high = marks or (-1, -1)
-            offset = tp.offset if tp.offset >= 0 else self._start.get(key, -1)
+            # Not read from yet: where it starts, if known (not asked in time: not measured).
+            offset = tp.offset if tp.offset >= 0 else self._start.get(key)
             if offset == _NOTHING_COMMITTED:  # auto.offset.reset=earliest starts at the low mark
                 offset = low
-            if high >= 0 and offset >= 0:
+            if offset is not None and offset >= 0 and high >= 0:
                 lags[key] = max(0, high - offset)
         return lags
 
