@@ -94,11 +94,10 @@ def newest_event_time(batch: pa.Table) -> Any:
 
 
 # First copy of a transaction_id wins: earlier batches over this one, and within the batch the
-# lowest (partition, offset). Later copies are recorded in transaction_duplicate.
-# Each entry is one statement; $salt, $batch_id, $load_ts and the batch's transaction_id range
-# $min_id..$max_id are bound by the runner. The constant range lets DuckLake skip, by the min/max
-# it keeps per file, every fact file the batch's ids cannot be in (ids mostly grow, so most
-# files): the duplicate check would otherwise read the whole transaction_id column each batch.
+# lowest (partition, offset). Later copies are recorded in transaction_duplicate. Whether an id is
+# in an earlier batch comes with the batch as `already_loaded` (services/loader/seen_ids.py), so no
+# batch reads the fact table. Each entry is one statement; $salt, $batch_id and $load_ts are bound
+# by the runner.
 STAGE_SQL = (
     """
     CREATE OR REPLACE TEMP TABLE staged AS
@@ -112,12 +111,7 @@ STAGE_SQL = (
     """,
     """
     CREATE OR REPLACE TEMP TABLE fresh AS
-    SELECT s.* FROM staged s
-    ANTI JOIN (SELECT transaction_id FROM transaction_fact
-               WHERE transaction_id BETWEEN $min_id AND $max_id
-                 AND transaction_id IN (SELECT transaction_id FROM staged)) f
-    USING (transaction_id)
-    WHERE s.first_in_batch
+    SELECT * FROM staged WHERE first_in_batch AND NOT already_loaded
     """,
 )
 

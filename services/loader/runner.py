@@ -17,7 +17,6 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
@@ -37,6 +36,7 @@ from services.loader.core import (
     offset_ranges,
     unloaded,
 )
+from services.loader.seen_ids import SeenIds
 
 log = logging.getLogger(__name__)
 SERVICE = "loader"
@@ -70,8 +70,11 @@ class LoaderHandler:
         self.session, self.producer, self.topics = session, producer, topics
         self.group_id, self.instance, self.salt = group_id, instance, salt
         self.registry = registry
+        self.seen = SeenIds(topics.validated)
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Revoked partitions left the assignment before this call; their ids are dropped.
+        self.seen.keep_only([p.partition for p in consumer.assignment() + partitions])
         ledger = self.session.transact(
             lambda con: ledger_offsets(con, self.group_id, self.topics.validated)
         )
@@ -99,8 +102,7 @@ class LoaderHandler:
                 [m.timestamp()[1] for m in messages],
                 self.registry.definition,
             )
-            manifest = self.session.transact(lambda con: self._land(con, batch, batch_id))
-            metrics.commit_done(SERVICE)
+            manifest = self.load(batch, batch_id)
             crash_point("loader.after_commit")
             if manifest is not None:
                 # Counted after COMMIT: the transaction above may have run more than once.
@@ -116,6 +118,20 @@ class LoaderHandler:
         metrics.EVENTS_IN.labels(SERVICE, self.topics.validated).inc(len(messages))
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
+    def load(self, batch: pa.Table, batch_id: str) -> dict[str, Any] | None:
+        """One warehouse transaction for the batch; its manifest, or None if nothing was new."""
+        manifest = self.session.transact(lambda con: self._land(con, batch, batch_id))
+        metrics.commit_done(SERVICE)
+        if manifest is not None:
+            # Only now are the batch's ids in the fact table for every later snapshot.
+            fresh = manifest.pop("table")
+            self.seen.committed(
+                fresh.column("source_partition").to_numpy(),
+                fresh.column("transaction_id").to_numpy(),
+                {r["partition"]: r["last_offset"] + 1 for r in manifest["ranges"]},
+            )
+        return manifest
+
     def _land(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -130,18 +146,17 @@ class LoaderHandler:
                 "%d events already loaded by another instance; skipped",
                 batch.num_rows - fresh.num_rows,
             )
+        partitions = fresh.column("source_partition").to_numpy()
+        self.seen.sync(con, partitions, ledger)
         if not fresh.num_rows:
             return None
-        con.register("batch", fresh)
+        ids = fresh.column("transaction_id").to_numpy()
+        con.register(
+            "batch",
+            fresh.append_column("already_loaded", pa.array(self.seen.loaded(partitions, ids))),
+        )
         now = datetime.now(UTC)
-        ids = pc.min_max(fresh.column("transaction_id")).as_py()
-        params = {
-            "salt": self.salt,
-            "batch_id": batch_id,
-            "load_ts": now,
-            "min_id": ids["min"],
-            "max_id": ids["max"],
-        }
+        params = {"salt": self.salt, "batch_id": batch_id, "load_ts": now}
         for sql in STAGE_SQL:
             con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         for sql in LAND_SQL:
@@ -180,6 +195,7 @@ class LoaderHandler:
             "ranges": ranges,
             "files": [],
             "committed_at": now,
+            "table": fresh,  # taken out by load() once committed
         }
 
     def _announce(self, manifest: dict[str, Any]) -> None:

@@ -38,22 +38,36 @@ def event(
 
 
 @pytest.fixture
-def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+def session(tmp_path: Path) -> warehouse.Session:
     common = CommonSettings(
         bucket_url=str(tmp_path / "bucket"), catalog_url=str(tmp_path / "catalog.sqlite")
     )
-    c = warehouse.connect(common)
-    warehouse.migrate(c)
-    return c
+    s = warehouse.Session(common)
+    warehouse.migrate(s.con)
+    return s
+
+
+@pytest.fixture
+def con(session: warehouse.Session) -> duckdb.DuckDBPyConnection:
+    return session.con
+
+
+def loader(session: warehouse.Session, instance: str = "a") -> LoaderHandler:
+    registry = default_registry()
+    return LoaderHandler(session, None, TOPICS, "g", instance, "salt", registry)  # type: ignore[arg-type]
 
 
 def land(
-    con: duckdb.DuckDBPyConnection,
+    on: warehouse.Session | LoaderHandler,
     batch: list[tuple[dict[str, Any], tuple[int, int]]],
     batch_id: str,
     instance: str = "a",
 ) -> dict[str, Any] | None:
-    """Land v1 events read at (partition, offset) of validated, through the loader's decode."""
+    """Land v1 events read at (partition, offset) of validated, through the loader's decode.
+
+    Given a session, a new loader lands them (one that knows no ids yet, as after a restart);
+    given a loader, that one, with the ids it has seen.
+    """
     registry = default_registry()
     table = decode_batch(
         TOPICS.validated,
@@ -63,8 +77,8 @@ def land(
         [None] * len(batch),
         registry.definition,
     )
-    handler = LoaderHandler(None, None, TOPICS, "g", instance, "salt", registry)  # type: ignore[arg-type]
-    return warehouse.in_transaction(con, lambda: handler._land(con, table, batch_id))
+    handler = loader(on, instance) if isinstance(on, warehouse.Session) else on
+    return handler.load(table, batch_id)
 
 
 def src(partition: int, offset: int) -> tuple[int, int]:
@@ -72,9 +86,9 @@ def src(partition: int, offset: int) -> tuple[int, int]:
 
 
 def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
-    con: duckdb.DuckDBPyConnection,
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
 ) -> None:
-    manifest = land(con, [(event(1, 20), src(0, 0)), (event(2, 21), src(0, 1))], "b1")
+    manifest = land(session, [(event(1, 20), src(0, 0)), (event(2, 21), src(0, 1))], "b1")
     assert manifest is not None
     assert (manifest["rows"], manifest["duplicates"], manifest["days"]) == (
         2,
@@ -99,10 +113,12 @@ def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
     assert [f.split("/")[1] for f in files] == ["time_id=20261120", "time_id=20261121"]
 
 
-def test_first_copy_wins_and_later_copies_are_recorded(con: duckdb.DuckDBPyConnection) -> None:
-    land(con, [(event(1, 20), src(0, 0))], "b1")
+def test_first_copy_wins_and_later_copies_are_recorded(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    land(session, [(event(1, 20), src(0, 0))], "b1")
     manifest = land(
-        con,
+        session,
         [
             (event(1, 20, amount=99.0), src(0, 1)),
             (event(2, 20), src(0, 2)),
@@ -119,21 +135,54 @@ def test_first_copy_wins_and_later_copies_are_recorded(con: duckdb.DuckDBPyConne
     ).fetchall() == [(1, 1), (2, 3)]
 
 
-def test_offsets_the_ledger_covers_are_not_loaded_again(con: duckdb.DuckDBPyConnection) -> None:
+def test_offsets_the_ledger_covers_are_not_loaded_again(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
     batch = [(event(1, 20), src(0, 0)), (event(2, 20), src(0, 1))]
-    land(con, batch, "b1", instance="a")
+    land(session, batch, "b1", instance="a")
     # A paused replica wakes up with the same batch after another one loaded it.
-    assert land(con, batch, "b2", instance="b") is None
+    assert land(session, batch, "b2", instance="b") is None
     assert con.execute("SELECT count(*) FROM transaction_fact").fetchone() == (2,)
     assert con.execute("SELECT count(*) FROM transaction_duplicate").fetchone() == (0,)
 
 
+def test_a_loader_keeps_the_ids_it_loaded(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    a = loader(session)
+    land(a, [(event(1, 20), src(0, 0)), (event(2, 20), src(1, 0))], "b1")
+    land(a, [(event(3, 20), src(0, 1))], "b2")
+    manifest = land(a, [(event(2, 20), src(1, 1)), (event(3, 21), src(0, 2))], "b3")
+    assert manifest is not None and (manifest["rows"], manifest["duplicates"]) == (0, 2)
+    assert con.execute("SELECT count(*) FROM transaction_fact").fetchone() == (3,)
+
+
+def test_ids_another_loader_committed_meanwhile_are_seen(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    a, b = loader(session, "a"), loader(session, "b")
+    land(a, [(event(1, 20), src(0, 0))], "b1")
+    # While `a` was paused, `b` owned partition 0 and loaded id 2 there.
+    land(b, [(event(2, 20), src(0, 1))], "b2")
+    # Back with `a`: a later copy of id 2 is a duplicate, though `a` never loaded it.
+    manifest = land(a, [(event(2, 20), src(0, 2)), (event(4, 20), src(0, 3))], "b3")
+    assert manifest is not None and (manifest["rows"], manifest["duplicates"]) == (1, 1)
+    assert con.execute(
+        "SELECT transaction_id, count(*) FROM transaction_fact GROUP BY 1 ORDER BY 1"
+    ).fetchall() == [(1, 1), (2, 1), (4, 1)]
+
+
 def test_summary_refresh_covers_late_events_and_equals_recomputation(
+    session: warehouse.Session,
     con: duckdb.DuckDBPyConnection,
 ) -> None:
-    land(con, [(event(1, 20), src(0, 0)), (event(2, 21, account="000000000007"), src(0, 1))], "b1")
+    land(
+        session,
+        [(event(1, 20), src(0, 0)), (event(2, 21, account="000000000007"), src(0, 1))],
+        "b1",
+    )
     assert refresh_pending(con) == (1, [20261120, 20261121])
-    land(con, [(event(3, 20, amount=5.0), src(1, 0))], "b2")  # a late event for an old day
+    land(session, [(event(3, 20, amount=5.0), src(1, 0))], "b2")  # a late event for an old day
     assert refresh_pending(con) == (1, [20261120])
     assert refresh_pending(con) == (0, [])
     stored = con.execute(
