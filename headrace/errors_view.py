@@ -65,20 +65,16 @@ def render(console: Console, found: dict[str, Any]) -> None:
 
 def _by_reason_table(reasons: list[dict[str, Any]]) -> Table:
     t = Table(title="Rejected events by reason")
-    for col in ("reason", "events", "reprocessed", "resolved", "still failing", "rejected again"):
-        t.add_column(col, justify="left" if col == "reason" else "right")
+    counts = ("events", "reprocessed", "resolved", "still_failing", "rejected_again", "attempts")
+    for col in ("reason", *counts):
+        t.add_column(col.replace("_", " "), justify="left" if col == "reason" else "right")
     for r in reasons:
-        t.add_row(
-            r["reason"],
-            *(
-                f"{r[k]:,}"
-                for k in ("events", "reprocessed", "resolved", "still_failing", "rejected_again")
-            ),
-        )
+        t.add_row(r["reason"], *(f"{r[k]:,}" for k in counts))
     t.caption = (
         "reprocessed: republished by `headrace reprocess`; resolved: now in transaction_fact; "
         "still failing: under the contract of the last attempt; rejected again: republished "
-        "copies the validator refused"
+        "copies the validator refused; attempts: `headrace reprocess` runs that took up one of "
+        "these events (each event is counted once however often it was attempted)"
     )
     return t
 
@@ -122,8 +118,8 @@ def _sample(i: int, s: dict[str, Any]) -> Table:
         "message": s["message"],
         "raw message": where,
         "source": " | ".join(_text(v) for v in (s["source_system"], s["source_file"])),
-        "reprocess": f"{s['copies']} copies, last attempt {s['last_outcome'] or '-'}"
-        + (", resolved" if s["resolved"] else ""),
+        "reprocess": f"{s['attempts']} attempts, {s['copies']} copies republished, "
+        f"last attempt {s['last_outcome'] or '-'}" + (", resolved" if s["resolved"] else ""),
         "original": original_bytes.printable(s["original"], SAMPLE_WIDTH),
     }
     for k, v in rows.items():

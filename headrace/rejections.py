@@ -316,14 +316,14 @@ BY_REASON = """
 SELECT reason, count(*) AS events, count(*) FILTER (WHERE copies > 0) AS reprocessed,
        count(*) FILTER (WHERE resolved) AS resolved,
        count(*) FILTER (WHERE last_outcome = 'still_failing') AS still_failing,
-       sum(rejected_again)::BIGINT AS rejected_again
+       sum(rejected_again)::BIGINT AS rejected_again, sum(attempts)::BIGINT AS attempts
 FROM selected GROUP BY ALL ORDER BY events DESC, reason
 """
 
 SAMPLES = """
 SELECT day, reason, field, message, problem_reasons, source_system, source_file, source_topic,
        source_partition, source_offset, transaction_id, original, original_base64, headers,
-       copies, resolved, last_outcome
+       copies, resolved, attempts, last_outcome
 FROM selected ORDER BY day, reason, source_topic, source_partition, source_offset LIMIT ?
 """
 
