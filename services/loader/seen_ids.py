@@ -48,10 +48,22 @@ class PartitionIds:
         return _in_sorted(self.large, ids) | _in_sorted(self.recent, ids)
 
     def add(self, ids: Ids) -> None:
-        self.recent = np.union1d(self.recent, ids)
+        new = np.unique(ids)
+        new = new[~self.contains(new)]
+        self.recent = _merge(self.recent, new)
         if len(self.recent) >= max(MERGE_AT_LEAST, len(self.large) // MERGE_SHARE):
-            self.large = np.union1d(self.large, self.recent)
+            self.large = _merge(self.large, self.recent)
             self.recent = np.empty(0, np.int64)
+
+
+def _merge(a: Ids, b: Ids) -> Ids:
+    """Two sorted arrays with no id in common, as one sorted array.
+
+    numpy's stable sort is a timsort for int64: it finds the two runs and merges them in linear
+    time, where union1d would sort the whole array again (~1 s at 10M ids, dozens of times over a
+    backlog).
+    """
+    return np.sort(np.concatenate([a, b]), kind="stable")
 
 
 def _in_sorted(sorted_ids: Ids, ids: Ids) -> npt.NDArray[np.bool_]:
