@@ -39,7 +39,7 @@ SCALES = {
     ),
     "full": Scale(
         name="full",
-        stage_events=2_000_000,
+        stage_events=1_000_000,  # tens of seconds per stage: far past start-up, and 30 min in all
         faust_events=30_000,
         quix_events=200_000,
         e2e_events=10_000_000,
