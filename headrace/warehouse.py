@@ -91,8 +91,8 @@ def connect(settings: CommonSettings, read_only: bool = False) -> duckdb.DuckDBP
         # DuckLake autoloads httpfs for a gs:// data path; the I/O itself goes through gcsfs.
         load_extension(con, "httpfs")
         con.register_filesystem(bucket.fs)
-    # No data inlining: every row lives in clean-zone Parquet, so the zone alone is a full copy
-    # of the warehouse's data (small files are merged by compaction instead).
+    # No data inlining by default: fact rows always live in clean-zone Parquet. The small
+    # bookkeeping tables override this per table (schemas/warehouse/005_inline_small_tables.sql).
     options = f"DATA_PATH '{bucket.url('clean/')}', DATA_INLINING_ROW_LIMIT 0"
     if read_only:
         options += ", READ_ONLY"
@@ -181,18 +181,20 @@ def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply the DDL files in schemas/warehouse/ that this catalog has not seen; return them."""
 
-    def apply() -> list[str]:
+    # One transaction per file, with its schema_migration row: a file may act on tables an
+    # earlier one created (DuckLake options cannot be set on tables created in the same
+    # transaction), and a replica migrating at the same time retries and finds the file applied.
+    def apply(ddl: Path) -> bool:
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migration (name VARCHAR, applied_at TIMESTAMPTZ)"
         )
-        done = {r[0] for r in con.execute("SELECT name FROM schema_migration").fetchall()}
-        applied = []
-        for ddl in sorted(WAREHOUSE_DDL_DIR.glob("*.sql")):
-            if ddl.name in done:
-                continue
-            con.execute(ddl.read_text())
-            con.execute("INSERT INTO schema_migration VALUES (?, now())", [ddl.name])
-            applied.append(ddl.name)
-        return applied
+        if con.execute("SELECT 1 FROM schema_migration WHERE name = ?", [ddl.name]).fetchone():
+            return False
+        con.execute(ddl.read_text())
+        con.execute("INSERT INTO schema_migration VALUES (?, now())", [ddl.name])
+        return True
 
-    return with_retries(lambda: in_transaction(con, apply))
+    def migrate_file(ddl: Path) -> bool:
+        return with_retries(lambda: in_transaction(con, lambda: apply(ddl)))
+
+    return [ddl.name for ddl in sorted(WAREHOUSE_DDL_DIR.glob("*.sql")) if migrate_file(ddl)]
