@@ -21,6 +21,7 @@ from typing import TypeVar
 import duckdb
 
 from headrace.bucket import Bucket
+from headrace.catalog_lock import CatalogLock
 from headrace.errors import OperatorError
 from headrace.paths import WAREHOUSE_DDL_DIR
 from headrace.settings import CommonSettings, resolve_local
@@ -55,6 +56,13 @@ def catalog_dsn(catalog_url: str) -> tuple[str, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     use_wal(path)
     return f"ducklake:sqlite:{path}", "sqlite"
+
+
+def writer_turns(catalog_url: str) -> CatalogLock | None:
+    """The turn-taking lock of a SQLite catalog's writers; None for PostgreSQL."""
+    if catalog_url.startswith("postgres:"):
+        return None
+    return CatalogLock(Path(resolve_local(catalog_url)))
 
 
 def use_wal(path: Path) -> None:
@@ -150,8 +158,16 @@ class Session:
     ) -> None:
         self.settings, self.read_only, self.on_retry = settings, read_only, on_retry
         self.con = connect(settings, read_only)
+        # Writers of a SQLite catalog take turns (headrace/catalog_lock.py).
+        self.turns = writer_turns(settings.catalog_url) if not read_only else None
 
     def transact(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`work` in a transaction that may write: in the writers' turn, retried."""
+        with self.turns or contextlib.nullcontext():
+            return self.read(work)
+
+    def read(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`work` in a transaction that only reads: no turn needed (readers never conflict)."""
         return with_retries(
             lambda: in_transaction(self.con, lambda: work(self.con)), on_retry=self.reconnect
         )

@@ -75,7 +75,8 @@ class LoaderHandler:
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Revoked partitions left the assignment before this call; their ids are dropped.
         self.seen.keep_only([p.partition for p in consumer.assignment() + partitions])
-        ledger = self.session.transact(
+        # Read without waiting for a writer's turn: this runs in the rebalance callback.
+        ledger = self.session.read(
             lambda con: ledger_offsets(con, self.group_id, self.topics.validated)
         )
         for p in partitions:
