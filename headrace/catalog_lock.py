@@ -24,17 +24,14 @@ from types import TracebackType
 
 
 class CatalogLock:
-    """An exclusive flock on `<catalog>.writer-lock`; re-entrant within one holder."""
+    """An exclusive flock on `<catalog>.writer-lock`, held inside a `with` block."""
 
     def __init__(self, catalog: Path) -> None:
-        self.path = catalog.with_name(catalog.name + ".writer-lock")
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        self.depth = 0
+        path = catalog.with_name(catalog.name + ".writer-lock")
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
     def __enter__(self) -> CatalogLock:
-        if self.depth == 0:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        self.depth += 1
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
     def __exit__(
@@ -43,9 +40,4 @@ class CatalogLock:
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.depth -= 1
-        if self.depth == 0:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        os.close(self.fd)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)

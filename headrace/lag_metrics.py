@@ -71,6 +71,7 @@ class ConsumerLag:
         try:
             assignment = self.consumer.assignment()
             assigned = _keys(assignment)
+            self._start = {k: v for k, v in self._start.items() if k in assigned}
             lags = self._measure(assignment)
         except KafkaException as exc:  # metrics never stop the loop; next refresh tries again
             log.debug("consumer lag not measured: %s", exc)
@@ -91,7 +92,6 @@ class ConsumerLag:
         within one short budget per refresh; one still unknown keeps its last figure meanwhile.
         """
         budget = _Budget(time.monotonic() + _ASK_BUDGET_SECONDS)
-        self._start = {k: v for k, v in self._start.items() if k in _keys(assignment)}
         positions = self.consumer.position(assignment) if assignment else []
         self._learn_starts([tp for tp in positions if tp.offset < 0], budget)
         lags: dict[Key, int] = {}

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import orjson
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
@@ -121,16 +123,15 @@ class LoaderHandler:
 
     def load(self, batch: pa.Table, batch_id: str) -> dict[str, Any] | None:
         """One warehouse transaction for the batch; its manifest, or None if nothing was new."""
-        manifest = self.session.transact(lambda con: self._land(con, batch, batch_id))
+        landed = self.session.transact(lambda con: self._land(con, batch, batch_id))
         metrics.commit_done(SERVICE)
-        if manifest is not None:
-            # Only now are the batch's ids in the fact table for every later snapshot.
-            fresh = manifest.pop("table")
-            self.seen.committed(
-                fresh.column("source_partition").to_numpy(),
-                fresh.column("transaction_id").to_numpy(),
-                {r["partition"]: r["last_offset"] + 1 for r in manifest["ranges"]},
-            )
+        if landed is None:
+            return None
+        manifest, partitions, ids = landed
+        # Only now are the batch's ids in the fact table for every later snapshot.
+        self.seen.committed(
+            partitions, ids, {r["partition"]: r["last_offset"] + 1 for r in manifest["ranges"]}
+        )
         return manifest
 
     def _land(
@@ -138,7 +139,8 @@ class LoaderHandler:
         con: duckdb.DuckDBPyConnection,
         batch: pa.Table,
         batch_id: str,
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
+        """The batch's warehouse writes: its manifest and its rows' partitions and ids, or None."""
         con.execute(f"CALL {warehouse.LAKE}.set_commit_message('headrace-loader', ?)", [batch_id])
         ledger = ledger_offsets(con, self.group_id, self.topics.validated)
         fresh = unloaded(batch, ledger)
@@ -187,7 +189,7 @@ class LoaderHandler:
         con.unregister("batch")
         crash_point("loader.before_commit")
         metrics.commit_starting(SERVICE)
-        return {
+        manifest = {
             "batch_id": batch_id,
             "loader_instance": self.instance,
             "rows": rows,
@@ -196,8 +198,8 @@ class LoaderHandler:
             "ranges": ranges,
             "files": [],
             "committed_at": now,
-            "table": fresh,  # taken out by load() once committed
         }
+        return manifest, partitions, ids
 
     def _announce(self, manifest: dict[str, Any]) -> None:
         value = self.registry.encode(MANIFEST_SCHEMA, manifest)
