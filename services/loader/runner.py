@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
@@ -123,6 +124,17 @@ class LoaderHandler:
 
     def load(self, batch: pa.Table, batch_id: str) -> dict[str, Any] | None:
         """One warehouse transaction for the batch; its manifest, or None if nothing was new."""
+        partitions = pc.unique(batch.column("source_partition")).to_pylist()
+        if self.seen.missing(partitions):
+            # A partition met for the first time has its ids read from every fact file (a minute
+            # on a large warehouse in a slow bucket). Read them before the writers' turn, so the
+            # other writers need not wait; the transaction below then reads only what another
+            # loader committed since.
+            self.session.read(
+                lambda con: self.seen.sync(
+                    con, partitions, ledger_offsets(con, self.group_id, self.topics.validated)
+                )
+            )
         landed = self.session.transact(lambda con: self._land(con, batch, batch_id))
         metrics.commit_done(SERVICE)
         if landed is None:

@@ -81,28 +81,50 @@ class SeenIds:
         self.ids: dict[int, PartitionIds] = {}
         self.upto: dict[int, int | None] = {}
 
+    def missing(self, partitions: Iterable[int]) -> bool:
+        """Whether any of `partitions` has no ids yet (the next sync reads all of its rows)."""
+        return any(int(p) not in self.ids for p in partitions)
+
     def sync(
         self, con: duckdb.DuckDBPyConnection, partitions: Iterable[int], ledger: dict[int, int]
     ) -> None:
         """Bring `partitions` up to `ledger`, read in the same transaction as `con`'s snapshot."""
-        for p in sorted({int(p) for p in partitions}):
-            if p not in self.ids:
-                self.ids[p] = PartitionIds(self._read(con, p, None))
-            elif self.upto[p] != ledger.get(p):
-                # Another loader committed here since: its rows sit at or after our offset.
-                self.ids[p].add(self._read(con, p, self.upto[p]))
+        wanted = sorted({int(p) for p in partitions})
+        whole = [p for p in wanted if p not in self.ids]
+        since = {p: self.upto[p] for p in wanted if p in self.ids and self.upto[p] != ledger.get(p)}
+        if whole:
+            # One query for every partition met for the first time: their rows are spread over
+            # all fact files, so each query would read every file.
+            got_partitions, got_ids = self._read(
+                con, f"source_partition IN ({', '.join('?' * len(whole))})", whole
+            )
+            for p in whole:
+                self.ids[p] = PartitionIds(got_ids[got_partitions == p])
+        for p, offset in since.items():
+            # Another loader committed here since: its rows sit at or after our offset. One
+            # simple range per query, so the files' offset stats skip the older files.
+            if offset is None:
+                _, got_ids = self._read(con, "source_partition = ?", [p])
+            else:
+                _, got_ids = self._read(
+                    con, "source_partition = ? AND source_offset >= ?", [p, offset]
+                )
+            self.ids[p].add(got_ids)
+        for p in wanted:
             self.upto[p] = ledger.get(p)
 
-    def _read(self, con: duckdb.DuckDBPyConnection, partition: int, since: int | None) -> Ids:
-        sql = (
-            "SELECT transaction_id FROM transaction_fact "
-            "WHERE source_topic = ? AND source_partition = ?"
+    def _read(
+        self, con: duckdb.DuckDBPyConnection, where: str, params: list[int]
+    ) -> tuple[npt.NDArray[np.int32], Ids]:
+        got = con.execute(
+            "SELECT source_partition, transaction_id FROM transaction_fact "
+            f"WHERE source_topic = ? AND {where}",
+            [self.topic, *params],
+        ).fetchnumpy()
+        return (
+            np.asarray(got["source_partition"], np.int32),
+            np.asarray(got["transaction_id"], np.int64),
         )
-        params: list[object] = [self.topic, partition]
-        if since is not None:
-            sql += " AND source_offset >= ?"
-            params.append(since)
-        return np.asarray(con.execute(sql, params).fetchnumpy()["transaction_id"], np.int64)
 
     def loaded(self, partitions: npt.NDArray[np.int32], ids: Ids) -> npt.NDArray[np.bool_]:
         """For each (partition, id) of a batch: is the id already in the fact table? (after sync)"""

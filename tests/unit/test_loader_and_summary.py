@@ -177,6 +177,20 @@ def test_ids_another_loader_committed_meanwhile_are_seen(
     ).fetchall() == [(1, 1), (2, 1), (4, 1)]
 
 
+def test_a_new_loader_reads_the_ids_of_every_partition_it_meets(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    a = loader(session, "a")
+    land(a, [(event(1, 20), src(0, 0)), (event(2, 20), src(1, 0)), (event(3, 20), src(2, 0))], "b1")
+    # A restarted loader (no ids in memory) gets a batch over two of those partitions.
+    b = loader(session, "b")
+    batch = [(event(1, 20), src(0, 1)), (event(2, 21), src(1, 1)), (event(5, 20), src(1, 2))]
+    manifest = land(b, batch, "b2")
+    assert manifest is not None and (manifest["rows"], manifest["duplicates"]) == (1, 2)
+    assert sorted(b.seen.ids) == [0, 1]
+    assert [len(b.seen.ids[p]) for p in (0, 1)] == [1, 2]
+
+
 def test_summary_refresh_covers_late_events_and_equals_recomputation(
     session: warehouse.Session,
     con: duckdb.DuckDBPyConnection,
