@@ -2,16 +2,27 @@
 
 A refresh reads load_batch for batches missing from summary_refresh, so a manifest that never
 arrived (loader killed between its commit and its announcement) is caught up by the next refresh,
-and a manifest seen twice changes nothing. The fact rows of those days are read once, into a
-temporary table at the finest grain any mart needs (day, UTC hour, region, account type,
-status); every mart's rows for those days are then replaced from it. The dimensions are read
-through one row per key, so a key inserted twice by two loader replicas at once cannot double a
-count.
+and a manifest seen twice changes nothing. The fact rows of those days are read once, into an
+Arrow table at the finest grain any mart needs (day, UTC hour, region, account type, status);
+every mart's rows for those days are then replaced from it.
+
+Reading the fact rows is the long part (every row of the touched days), so it runs in a read
+transaction (`prepare_refresh`), and only the replacement runs in a writing one
+(`apply_refresh`): a SQLite catalog lets one writer in at a time, and the loaders should not wait
+for the read. The replacement is applied only if every batch it covers is still unsummarized;
+otherwise another summarizer refreshed from a newer snapshot, and the next refresh starts over.
+Batches loaded between the two transactions stay pending, so their days are refreshed again.
+
+The dimensions are read through one row per key, so a key inserted twice by two loader replicas
+at once cannot double a count.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
+import pyarrow as pa
 
 DEFAULT_HOURLY_DAYS = 7
 
@@ -22,7 +33,6 @@ WHERE batch_id NOT IN (SELECT batch_id FROM summary_refresh)
 
 # {days} is a list of integer literals (time_id values), so DuckLake can prune by partition.
 GRAIN_SQL = """
-CREATE OR REPLACE TEMP TABLE mart_grain AS
 SELECT f.time_id,
        date_trunc('hour', f.event_time AT TIME ZONE 'UTC') AS hour_utc,
        a.customer_region, a.account_type, f.status,
@@ -86,31 +96,63 @@ FROM time_dimension
 """
 
 
+@dataclass(frozen=True)
+class Refresh:
+    """What a refresh read: the batches it covers, their days, and the fact rows at mart grain."""
+
+    batch_ids: list[str]
+    days: list[int]
+    cutoff: int
+    grain: pa.Table | None  # None when the batches touched no day
+
+
+def prepare_refresh(
+    con: duckdb.DuckDBPyConnection, hourly_days: int = DEFAULT_HOURLY_DAYS
+) -> Refresh | None:
+    """Read what the unsummarized batches need (in a read transaction); None if none are."""
+    pending = con.execute(PENDING_SQL).fetchall()
+    if not pending:
+        return None
+    days = sorted({int(d) for _, batch_days in pending for d in batch_days})
+    row = con.execute(CUTOFF_SQL, {"hourly_days": hourly_days}).fetchone()
+    cutoff = int(row[0]) if row else 0
+    literal = ", ".join(str(d) for d in days)
+    grain = con.execute(GRAIN_SQL.format(days=literal)).to_arrow_table() if days else None
+    return Refresh([b for b, _ in pending], days, cutoff, grain)
+
+
+def apply_refresh(con: duckdb.DuckDBPyConnection, refresh: Refresh) -> bool:
+    """Replace the marts' rows of the refresh's days (in a writing transaction).
+
+    False, writing nothing, if one of its batches has been summarized since it was prepared.
+    """
+    pending = {b for b, _ in con.execute(PENDING_SQL).fetchall()}
+    if not pending.issuperset(refresh.batch_ids):
+        return False
+    if refresh.grain is not None:
+        literal = ", ".join(str(d) for d in refresh.days)
+        con.register("mart_grain", refresh.grain)
+        try:
+            for sql in REPLACE_SQL:
+                params = {"cutoff": refresh.cutoff} if "$cutoff" in sql else None
+                con.execute(sql.format(days=literal), params)
+        finally:
+            con.unregister("mart_grain")
+    con.execute(
+        "INSERT INTO summary_refresh SELECT unnest($ids), now()", {"ids": refresh.batch_ids}
+    )
+    return True
+
+
 def refresh_pending(
     con: duckdb.DuckDBPyConnection, hourly_days: int = DEFAULT_HOURLY_DAYS
 ) -> tuple[int, list[int]]:
-    """Refresh every mart for every unsummarized batch (run inside one transaction).
+    """Refresh every mart for every unsummarized batch, in `con`'s one transaction.
 
     Returns the number of batches covered and the days refreshed.
     """
-    pending = con.execute(PENDING_SQL).fetchall()
-    if not pending:
+    refresh = prepare_refresh(con, hourly_days)
+    if refresh is None:
         return 0, []
-    days = sorted({int(d) for _, batch_days in pending for d in batch_days})
-    if days:
-        refresh_days(con, days, hourly_days)
-    con.execute(
-        "INSERT INTO summary_refresh SELECT unnest($ids), now()", {"ids": [b for b, _ in pending]}
-    )
-    return len(pending), days
-
-
-def refresh_days(con: duckdb.DuckDBPyConnection, days: list[int], hourly_days: int) -> None:
-    """Replace every mart's rows for `days` (time_id values) with a recomputation from the fact."""
-    literal = ", ".join(str(int(d)) for d in days)
-    row = con.execute(CUTOFF_SQL, {"hourly_days": hourly_days}).fetchone()
-    cutoff = int(row[0]) if row else 0
-    con.execute(GRAIN_SQL.format(days=literal))
-    for sql in REPLACE_SQL:
-        con.execute(sql.format(days=literal), {"cutoff": cutoff} if "$cutoff" in sql else None)
-    con.execute("DROP TABLE mart_grain")
+    apply_refresh(con, refresh)
+    return len(refresh.batch_ids), refresh.days

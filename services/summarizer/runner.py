@@ -27,7 +27,7 @@ from headrace.service_http import HealthServer, Heartbeat, build_app
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.summarizer.config import SummarizerSettings
-from services.summarizer.core import refresh_pending
+from services.summarizer.core import apply_refresh, prepare_refresh
 from services.summarizer.dashboard import DashboardSource, add_routes
 from services.summarizer.publisher import Publisher
 
@@ -57,16 +57,21 @@ class Summarizer:
 
     def refresh(self) -> None:
         started = time.monotonic()
-        batches, days = self.session.transact(
-            lambda con: refresh_pending(con, self.own.hourly_days)
+        # The fact rows are read outside the writers' turn; only the marts' replacement is in it.
+        prepared = self.session.read(lambda con: prepare_refresh(con, self.own.hourly_days))
+        applied = prepared is not None and self.session.transact(
+            lambda con: apply_refresh(con, prepared)
         )
         self.last_refresh = time.monotonic()
         self.heartbeat.beat()
-        if batches:
+        if prepared is not None and applied:
+            batches = len(prepared.batch_ids)
             metrics.BATCH_SECONDS.labels(SERVICE).observe(self.last_refresh - started)
             metrics.EVENTS_IN.labels(SERVICE, "load_batch").inc(batches)
             metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
-            log.info("refreshed %d days for %d batches", len(days), batches)
+            log.info("refreshed %d days for %d batches", len(prepared.days), batches)
+        elif prepared is not None:
+            log.info("another summarizer refreshed these batches meanwhile; reading again")
         self.publish()
 
     def publish(self) -> None:

@@ -16,7 +16,7 @@ from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.loader.core import decode_batch
 from services.loader.runner import LoaderHandler, batch_files
-from services.summarizer.core import refresh_pending
+from services.summarizer.core import apply_refresh, prepare_refresh, refresh_pending
 
 TOPICS = Topics("u")
 
@@ -213,3 +213,32 @@ def test_summary_refresh_covers_late_events_and_equals_recomputation(
         "FROM transaction_view GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert stored == recomputed == [(2026, 11, 20, "EU", 2, 15.0), (2026, 11, 21, "EU", 1, 10.0)]
+
+
+def daily(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "SELECT day, txn_count, total_amount FROM transaction_daily_summary ORDER BY ALL"
+    ).fetchall()
+
+
+def test_a_batch_loaded_while_a_refresh_is_read_stays_pending(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    land(session, [(event(1, 20), src(0, 0))], "b1")
+    prepared = session.read(prepare_refresh)
+    land(session, [(event(2, 20, amount=5.0), src(0, 1))], "b2")
+    assert prepared is not None and session.transact(lambda c: apply_refresh(c, prepared))
+    assert daily(con) == [(20, 1, 10.0)]  # what the refresh read
+    assert refresh_pending(con) == (1, [20261120])
+    assert daily(con) == [(20, 2, 15.0)]
+
+
+def test_a_refresh_overtaken_by_another_summarizer_writes_nothing(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    land(session, [(event(1, 20), src(0, 0))], "b1")
+    stale = session.read(prepare_refresh)
+    land(session, [(event(2, 20, amount=5.0), src(0, 1))], "b2")
+    assert refresh_pending(con) == (2, [20261120])  # another summarizer, on a newer snapshot
+    assert stale is not None and not session.transact(lambda c: apply_refresh(c, stale))
+    assert daily(con) == [(20, 2, 15.0)]
