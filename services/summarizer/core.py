@@ -2,15 +2,15 @@
 
 A refresh reads load_batch for batches missing from summary_refresh, so a manifest that never
 arrived (loader killed between its commit and its announcement) is caught up by the next refresh,
-and a manifest seen twice changes nothing. The fact rows of those days are read once, into an
-Arrow table at the finest grain any mart needs (day, UTC hour, region, account type, status);
-every mart's rows for those days are then replaced from it.
+and a manifest seen twice changes nothing. Every mart's rows for the days those batches touched
+are replaced from the fact rows at mart grain (services/summarizer/grain.py, which reads each
+load batch's rows once).
 
-Reading the fact rows is the long part (every row of the touched days), so it runs in a read
-transaction (`prepare_refresh`), and only the replacement runs in a writing one
-(`apply_refresh`): a SQLite catalog lets one writer in at a time, and the loaders should not wait
-for the read. The replacement is applied only if every batch it covers is still unsummarized;
-otherwise another summarizer refreshed from a newer snapshot, and the next refresh starts over.
+Reading is the long part, so it runs in a read transaction (`prepare_refresh`), and only the
+replacement runs in a writing one (`apply_refresh`): a SQLite catalog lets one writer in at a
+time, and the loaders should not wait for the read. The replacement is applied only if every
+batch it covers is still unsummarized; otherwise another summarizer refreshed from a newer
+snapshot, and the next refresh starts over.
 Batches loaded between the two transactions stay pending, so their days are refreshed again.
 
 The dimensions are read through one row per key, so a key inserted twice by two loader replicas
@@ -24,28 +24,13 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from services.summarizer.grain import DayGrain
+
 DEFAULT_HOURLY_DAYS = 7
 
 PENDING_SQL = """
 SELECT batch_id, days FROM load_batch
 WHERE batch_id NOT IN (SELECT batch_id FROM summary_refresh)
-"""
-
-# {days} is a list of integer literals (time_id values), so DuckLake can prune by partition.
-GRAIN_SQL = """
-SELECT f.time_id,
-       date_trunc('hour', f.event_time AT TIME ZONE 'UTC') AS hour_utc,
-       a.customer_region, a.account_type, f.status,
-       count(*)                          AS txn_count,
-       sum(f.amount)                     AS total_amount,
-       sum(f.processing_duration)        AS duration_sum,
-       count(f.processing_duration)      AS duration_count,
-       max(f.event_time)                 AS newest_event_time,
-       max(f.load_timestamp)             AS last_load_time
-FROM transaction_fact f
-JOIN account_view a USING (account_id)
-WHERE f.time_id IN ({days})
-GROUP BY ALL
 """
 
 REPLACE_SQL = (
@@ -107,18 +92,23 @@ class Refresh:
 
 
 def prepare_refresh(
-    con: duckdb.DuckDBPyConnection, hourly_days: int = DEFAULT_HOURLY_DAYS
+    con: duckdb.DuckDBPyConnection,
+    grain: DayGrain | None = None,
+    hourly_days: int = DEFAULT_HOURLY_DAYS,
 ) -> Refresh | None:
-    """Read what the unsummarized batches need (in a read transaction); None if none are."""
+    """Read what the unsummarized batches need (in a read transaction); None if none are.
+
+    `grain` is brought up to the batches loaded; without one, every fact row is read.
+    """
     pending = con.execute(PENDING_SQL).fetchall()
     if not pending:
         return None
     days = sorted({int(d) for _, batch_days in pending for d in batch_days})
     row = con.execute(CUTOFF_SQL, {"hourly_days": hourly_days}).fetchone()
     cutoff = int(row[0]) if row else 0
-    literal = ", ".join(str(d) for d in days)
-    grain = con.execute(GRAIN_SQL.format(days=literal)).to_arrow_table() if days else None
-    return Refresh([b for b, _ in pending], days, cutoff, grain)
+    grain = grain or DayGrain()
+    grain.catch_up(con)
+    return Refresh([b for b, _ in pending], days, cutoff, grain.rows(days))
 
 
 def apply_refresh(con: duckdb.DuckDBPyConnection, refresh: Refresh) -> bool:
@@ -145,13 +135,15 @@ def apply_refresh(con: duckdb.DuckDBPyConnection, refresh: Refresh) -> bool:
 
 
 def refresh_pending(
-    con: duckdb.DuckDBPyConnection, hourly_days: int = DEFAULT_HOURLY_DAYS
+    con: duckdb.DuckDBPyConnection,
+    hourly_days: int = DEFAULT_HOURLY_DAYS,
+    grain: DayGrain | None = None,
 ) -> tuple[int, list[int]]:
     """Refresh every mart for every unsummarized batch, in `con`'s one transaction.
 
     Returns the number of batches covered and the days refreshed.
     """
-    refresh = prepare_refresh(con, hourly_days)
+    refresh = prepare_refresh(con, grain, hourly_days)
     if refresh is None:
         return 0, []
     apply_refresh(con, refresh)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import duckdb
 import pytest
 
 from headrace import warehouse
+from headrace.invariants import Checker
 from headrace.pipeline_lag import ledger_offsets
 from headrace.schema_registry import default_registry
 from headrace.settings import CommonSettings
@@ -17,6 +19,7 @@ from headrace.topics import Topics
 from services.loader.core import decode_batch
 from services.loader.runner import LoaderHandler, batch_files
 from services.summarizer.core import apply_refresh, prepare_refresh, refresh_pending
+from services.summarizer.grain import GRAIN_SQL, NEW_BATCHES, DayGrain
 
 TOPICS = Topics("u")
 
@@ -200,10 +203,12 @@ def test_summary_refresh_covers_late_events_and_equals_recomputation(
         [(event(1, 20), src(0, 0)), (event(2, 21, account="000000000007"), src(0, 1))],
         "b1",
     )
-    assert refresh_pending(con) == (1, [20261120, 20261121])
+    grain = DayGrain()  # kept across refreshes, as the summarizer does
+    assert refresh_pending(con, grain=grain) == (1, [20261120, 20261121])
     land(session, [(event(3, 20, amount=5.0), src(1, 0))], "b2")  # a late event for an old day
-    assert refresh_pending(con) == (1, [20261120])
-    assert refresh_pending(con) == (0, [])
+    assert refresh_pending(con, grain=grain) == (1, [20261120])
+    assert refresh_pending(con, grain=grain) == (0, [])
+    assert grain.batches == {"b1", "b2"}
     stored = con.execute(
         "SELECT year, month, day, customer_region, txn_count, total_amount "
         "FROM transaction_daily_summary ORDER BY ALL"
@@ -242,3 +247,63 @@ def test_a_refresh_overtaken_by_another_summarizer_writes_nothing(
     assert refresh_pending(con) == (2, [20261120])  # another summarizer, on a newer snapshot
     assert stale is not None and not session.transact(lambda c: apply_refresh(c, stale))
     assert daily(con) == [(20, 2, 15.0)]
+
+
+def test_the_grain_kept_batch_by_batch_equals_one_read_of_everything(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    kept = DayGrain()
+    batches = [
+        [(event(1, 20), src(0, 0)), (event(2, 21, account="000000000007"), src(0, 1))],
+        [(event(3, 20, amount=2.5), src(1, 0)), (event(4, 22), src(1, 1))],
+        [(event(5, 21, amount=7.0), src(0, 2)), (event(1, 20), src(0, 3))],  # a duplicate
+    ]
+    for i, batch in enumerate(batches):
+        land(session, batch, f"b{i}")
+        kept.catch_up(con)
+    once = DayGrain()
+    once.catch_up(con)
+    days = [20261120, 20261121, 20261122]
+    got, want = kept.rows(days), once.rows(days)
+    assert got is not None and want is not None
+    assert got.sort_by("time_id").to_pylist() == want.sort_by("time_id").to_pylist()
+    assert sum(got.column("txn_count").to_pylist()) == 5
+
+
+def test_reading_new_batches_skips_the_other_batches_files(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    for i in range(4):
+        land(session, [(event(10 + i, 20), src(0, i))], f"b{i}")
+    con.execute(f"SET enable_profiling = 'json'; SET profiling_output = '{tmp_path}/p.json'")
+    con.execute(GRAIN_SQL.format(where=NEW_BATCHES), {"batch_ids": ["b3"]}).fetchall()
+    con.execute("SET enable_profiling = 'no_output'")
+    scans = [
+        op["extra_info"]
+        for op in operators(json.loads((tmp_path / "p.json").read_text()))
+        if op.get("extra_info", {}).get("Table") == "transaction_fact"
+    ]
+    assert [scan["Total Files Read"] for scan in scans] == ["1"]  # of 4
+
+
+def operators(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(op for child in node.get("children", []) for op in operators(child))]
+
+
+def test_the_summary_check_tolerates_rounding_only(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    land(session, [(event(1, 20), src(0, 0)), (event(2, 21, amount=0.1), src(0, 1))], "b1")
+    refresh_pending(con)
+    check = Checker(CommonSettings(bucket_url=str(tmp_path / "bucket"))).summaries
+    assert check(con).ok
+    con.execute("UPDATE transaction_daily_summary SET total_amount = total_amount * (1 + 1e-12)")
+    assert check(con).ok  # another order of adding doubles
+    con.execute("UPDATE transaction_daily_summary SET total_amount = total_amount + 0.01")
+    assert not check(con).ok
+    refresh_pending(con)  # nothing pending: the wrong totals stay
+    con.execute("DELETE FROM summary_refresh")
+    refresh_pending(con)
+    assert check(con).ok
+    con.execute("INSERT INTO transaction_daily_summary SELECT * FROM transaction_daily_summary")
+    assert not check(con).ok
