@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
+from headrace.bucket import Bucket
 from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets
 from headrace.crash_points import crash_point
 from headrace.pipeline_lag import ledger_offsets
@@ -39,6 +40,7 @@ from services.loader.core import (
     offset_ranges,
     unloaded,
 )
+from services.loader.id_snapshots import IdSnapshots
 from services.loader.seen_ids import SeenIds
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,12 @@ class LoaderHandler:
         instance: str,
         salt: str,
         registry: Registry,
+        snapshots: IdSnapshots | None = None,
     ) -> None:
         self.session, self.producer, self.topics = session, producer, topics
         self.group_id, self.instance, self.salt = group_id, instance, salt
         self.registry = registry
-        self.seen = SeenIds(topics.validated)
+        self.seen = SeenIds(topics.validated, snapshots)
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Revoked partitions left the assignment before this call; their ids are dropped.
@@ -119,6 +122,7 @@ class LoaderHandler:
                 self._announce(manifest)
             crash_point("loader.after_manifest")
             commit_offsets(consumer, messages)
+            self.seen.save_grown()
         metrics.EVENTS_IN.labels(SERVICE, self.topics.validated).inc(len(messages))
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
@@ -240,6 +244,7 @@ def build(
         common.instance_id,
         common.account_key_salt,
         registry_for(common),
+        IdSnapshots(Bucket.open(common.bucket_url, common.gcs_endpoint), topics.validated),
     )
     policy = BatchPolicy.of(own, common)
     loop = ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)

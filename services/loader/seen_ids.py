@@ -22,16 +22,25 @@ Memory: 8 bytes per loaded event of the owned partitions (16 while a merge runs)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from services.loader.id_snapshots import IdSnapshots
 
 Ids = npt.NDArray[np.int64]
 # New ids collect in a small sorted array and merge into the large one when it reaches this
 # share of it, so a batch costs O(batch + recent) and the large array is copied rarely.
 MERGE_SHARE = 8
 MERGE_AT_LEAST = 1 << 16
+# A partition's ids are saved again once they grew by this many, or by an eighth, since the last
+# save: a restart then reads at most that many rows from the fact table, and saving costs about
+# eight times the ids' final size over the partition's life.
+SAVE_AT_LEAST = 100_000
+SAVE_SHARE = 8
 
 
 class PartitionIds:
@@ -46,6 +55,9 @@ class PartitionIds:
 
     def contains(self, ids: Ids) -> npt.NDArray[np.bool_]:
         return _in_sorted(self.large, ids) | _in_sorted(self.recent, ids)
+
+    def sorted(self) -> Ids:
+        return _merge(self.large, self.recent)
 
     def add(self, ids: Ids) -> None:
         new = np.unique(ids)
@@ -76,10 +88,11 @@ def _in_sorted(sorted_ids: Ids, ids: Ids) -> npt.NDArray[np.bool_]:
 class SeenIds:
     """Per partition: the ids loaded, and the ledger offset (next to load) they are complete to."""
 
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
+    def __init__(self, topic: str, snapshots: IdSnapshots | None = None) -> None:
+        self.topic, self.snapshots = topic, snapshots
         self.ids: dict[int, PartitionIds] = {}
         self.upto: dict[int, int | None] = {}
+        self.saved: dict[int, int] = {}  # how many ids the newest saved copy holds
 
     def missing(self, partitions: Iterable[int]) -> bool:
         """Whether any of `partitions` has no ids yet (the next sync reads all of its rows)."""
@@ -90,6 +103,14 @@ class SeenIds:
     ) -> None:
         """Bring `partitions` up to `ledger`, read in the same transaction as `con`'s snapshot."""
         wanted = sorted({int(p) for p in partitions})
+        for p in wanted:
+            # A saved copy of a partition's ids spares most of the read (id_snapshots.py).
+            at = ledger.get(p)
+            if p in self.ids or not self.snapshots or at is None:
+                continue
+            if (saved := self.snapshots.newest(p, at)) is not None:
+                self.ids[p], self.upto[p] = PartitionIds(saved[0]), saved[1]
+                self.saved[p] = len(self.ids[p])
         whole = [p for p in wanted if p not in self.ids]
         since = {p: self.upto[p] for p in wanted if p in self.ids and self.upto[p] != ledger.get(p)}
         if whole:
@@ -143,8 +164,21 @@ class SeenIds:
                 self.ids[p].add(ids[partitions == p])
                 self.upto[p] = offset
 
+    def save_grown(self) -> None:
+        """Save the ids of each partition that grew enough since its last save (after a commit)."""
+        for p, ids in self.ids.items():
+            at, saved = self.upto[p], self.saved.get(p, 0)
+            if (
+                self.snapshots
+                and at is not None
+                and len(ids) - saved >= max(SAVE_AT_LEAST, saved // SAVE_SHARE)
+            ):
+                self.snapshots.save(p, ids.sorted(), at)
+                self.saved[p] = len(ids)
+
     def keep_only(self, partitions: Iterable[int]) -> None:
         """Forget partitions this loader no longer owns (they are read again if they return)."""
         keep = set(partitions)
         for p in [p for p in self.ids if p not in keep]:
             del self.ids[p], self.upto[p]
+            self.saved.pop(p, None)

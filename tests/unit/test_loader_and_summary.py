@@ -11,12 +11,15 @@ import duckdb
 import pytest
 
 from headrace import warehouse
+from headrace.bucket import Bucket
 from headrace.invariants import Checker
 from headrace.pipeline_lag import ledger_offsets
 from headrace.schema_registry import default_registry
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
+from services.loader import seen_ids
 from services.loader.core import decode_batch
+from services.loader.id_snapshots import IdSnapshots
 from services.loader.runner import LoaderHandler, batch_files
 from services.summarizer.core import apply_refresh, prepare_refresh, refresh_pending
 from services.summarizer.grain import GRAIN_SQL, NEW_BATCHES, DayGrain
@@ -55,9 +58,11 @@ def con(session: warehouse.Session) -> duckdb.DuckDBPyConnection:
     return session.con
 
 
-def loader(session: warehouse.Session, instance: str = "a") -> LoaderHandler:
+def loader(
+    session: warehouse.Session, instance: str = "a", snapshots: IdSnapshots | None = None
+) -> LoaderHandler:
     registry = default_registry()
-    return LoaderHandler(session, None, TOPICS, "g", instance, "salt", registry)  # type: ignore[arg-type]
+    return LoaderHandler(session, None, TOPICS, "g", instance, "salt", registry, snapshots)  # type: ignore[arg-type]
 
 
 def land(
@@ -192,6 +197,30 @@ def test_a_new_loader_reads_the_ids_of_every_partition_it_meets(
     assert manifest is not None and (manifest["rows"], manifest["duplicates"]) == (1, 2)
     assert sorted(b.seen.ids) == [0, 1]
     assert [len(b.seen.ids[p]) for p in (0, 1)] == [1, 2]
+
+
+def test_a_restarted_loader_starts_from_saved_ids_and_reads_only_later_rows(
+    session: warehouse.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seen_ids, "SAVE_AT_LEAST", 2)
+    snapshots = IdSnapshots(Bucket.open(str(tmp_path / "bucket")), TOPICS.validated)
+    a = loader(session, "a", snapshots)
+    land(a, [(event(1, 20), src(0, 0)), (event(2, 20), src(0, 1))], "b1")
+    a.seen.save_grown()  # as after each batch: 2 ids, complete before offset 2
+    land(a, [(event(3, 20), src(0, 2))], "b2")
+    a.seen.save_grown()  # grew by 1 only: not saved
+    assert [offset for _, offset in snapshots._saved(0)] == [2]
+    b = loader(session, "b", snapshots)
+    reads: list[str] = []
+    read = b.seen._read
+    monkeypatch.setattr(
+        b.seen, "_read", lambda con, where, p: reads.append(where) or read(con, where, p)
+    )
+    batch = [(event(1, 20), src(0, 3)), (event(3, 21), src(0, 4)), (event(4, 20), src(0, 5))]
+    manifest = land(b, batch, "b3")
+    # Id 1 is a duplicate through the saved copy, id 3 through the one row read after it.
+    assert manifest is not None and (manifest["rows"], manifest["duplicates"]) == (1, 2)
+    assert reads == ["source_partition = ? AND source_offset >= ?"]
 
 
 def test_summary_refresh_covers_late_events_and_equals_recomputation(

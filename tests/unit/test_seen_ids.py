@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from headrace.bucket import Bucket
 from services.loader import seen_ids
+from services.loader.id_snapshots import IdSnapshots
 from services.loader.seen_ids import PartitionIds
 
 
@@ -29,3 +33,23 @@ def test_partition_ids_answer_as_a_set_across_merges(monkeypatch: pytest.MonkeyP
 def test_empty_partition_contains_nothing() -> None:
     ids = PartitionIds(np.empty(0, np.int64))
     assert ids.contains(np.array([0, 1], np.int64)).tolist() == [False, False]
+
+
+def test_saved_ids_keep_the_newest_copies_and_never_one_past_the_ledger(tmp_path: Path) -> None:
+    snapshots = IdSnapshots(Bucket.open(str(tmp_path)), "t")
+    for offset in (10, 20, 30):
+        snapshots.save(1, np.arange(offset, dtype=np.int64), offset)
+    assert [offset for _, offset in snapshots._saved(1)] == [20, 30]  # the oldest deleted
+    ids, offset = snapshots.newest(1, at_most=30) or (None, None)
+    assert offset == 30 and ids is not None and ids.tolist() == list(range(30))
+    assert (snapshots.newest(1, at_most=25) or (None, None))[1] == 20
+    assert snapshots.newest(1, at_most=19) is None
+    assert snapshots.newest(2, at_most=100) is None
+
+
+def test_an_unreadable_copy_means_reading_the_fact_table(tmp_path: Path) -> None:
+    snapshots = IdSnapshots(Bucket.open(str(tmp_path)), "t")
+    snapshots.save(0, np.arange(5, dtype=np.int64), 5)
+    ((url, _),) = snapshots._saved(0)
+    Path(url).write_bytes(b"not numpy")
+    assert snapshots.newest(0, at_most=5) is None
