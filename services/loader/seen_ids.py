@@ -39,7 +39,7 @@ MERGE_AT_LEAST = 1 << 16
 # A partition's ids are saved again once they grew by this many, or by an eighth, since the last
 # save: a restart then reads at most that many rows from the fact table, and saving costs about
 # eight times the ids' final size over the partition's life.
-SAVE_AT_LEAST = 100_000
+SAVE_AT_LEAST = 25_000
 SAVE_SHARE = 8
 
 
@@ -113,39 +113,37 @@ class SeenIds:
             if (saved := self.snapshots.newest(p, at)) is not None:
                 self.ids[p], self.upto[p] = PartitionIds(saved[0]), saved[1]
                 self.saved[p] = len(self.ids[p])
-        whole = [p for p in wanted if p not in self.ids]
-        since = {p: self.upto[p] for p in wanted if p in self.ids and self.upto[p] != ledger.get(p)}
-        if whole:
-            # One query for every partition met for the first time: their rows are spread over
-            # all fact files, so each query would read every file.
-            got_partitions, got_ids = self._read(
-                con, f"source_partition IN ({', '.join('?' * len(whole))})", whole
-            )
-            for p in whole:
-                self.ids[p] = PartitionIds(got_ids[got_partitions == p])
-        for p, offset in since.items():
-            # Another loader committed here since: its rows sit at or after our offset. One
-            # simple range per query, so the files' offset stats skip the older files.
-            if offset is None:
-                _, got_ids = self._read(con, "source_partition = ?", [p])
-            else:
-                _, got_ids = self._read(
-                    con, "source_partition = ? AND source_offset >= ?", [p, offset]
-                )
-            self.ids[p].add(got_ids)
+        # Rows to read: all of a partition met for the first time, or those at and after our
+        # offset where another loader committed since. Each query reads every fact file whose
+        # offset statistics reach its lower bound, and a file holds rows of many partitions, so
+        # one query for all of them: bounded below by the lowest offset needed, then each
+        # partition keeps its own rows.
+        start = {p: self.upto.get(p) if p in self.ids else None for p in wanted}
+        needed = [p for p in wanted if p not in self.ids or self.upto[p] != ledger.get(p)]
+        if needed:
+            partition, offset, ids = self._read(con, needed, min(start[p] or 0 for p in needed))
+            for p in needed:
+                rows = (partition == p) & (offset >= (start[p] or 0))
+                if p in self.ids:
+                    self.ids[p].add(ids[rows])
+                else:
+                    self.ids[p] = PartitionIds(ids[rows])
         for p in wanted:
             self.upto[p] = ledger.get(p)
 
     def _read(
-        self, con: duckdb.DuckDBPyConnection, where: str, params: list[int]
-    ) -> tuple[npt.NDArray[np.int32], Ids]:
+        self, con: duckdb.DuckDBPyConnection, partitions: list[int], lowest: int
+    ) -> tuple[npt.NDArray[np.int32], Ids, Ids]:
+        """(partition, offset, transaction id) of the fact rows of `partitions` from `lowest`."""
         got = con.execute(
-            "SELECT source_partition, transaction_id FROM transaction_fact "
-            f"WHERE source_topic = ? AND {where}",
-            [self.topic, *params],
+            "SELECT source_partition, source_offset, transaction_id FROM transaction_fact "
+            "WHERE source_topic = ? AND source_partition IN (SELECT unnest(?)) "
+            "AND source_offset >= ?",
+            [self.topic, partitions, lowest],
         ).fetchnumpy()
         return (
             np.asarray(got["source_partition"], np.int32),
+            np.asarray(got["source_offset"], np.int64),
             np.asarray(got["transaction_id"], np.int64),
         )
 

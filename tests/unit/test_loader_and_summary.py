@@ -211,16 +211,16 @@ def test_a_restarted_loader_starts_from_saved_ids_and_reads_only_later_rows(
     a.seen.save_grown()  # grew by 1 only: not saved
     assert [offset for _, offset in snapshots._saved(0)] == [2]
     b = loader(session, "b", snapshots)
-    reads: list[str] = []
+    reads: list[tuple[list[int], int]] = []
     read = b.seen._read
     monkeypatch.setattr(
-        b.seen, "_read", lambda con, where, p: reads.append(where) or read(con, where, p)
+        b.seen, "_read", lambda con, ps, lowest: reads.append((ps, lowest)) or read(con, ps, lowest)
     )
     batch = [(event(1, 20), src(0, 3)), (event(3, 21), src(0, 4)), (event(4, 20), src(0, 5))]
     manifest = land(b, batch, "b3")
     # Id 1 is a duplicate through the saved copy, id 3 through the one row read after it.
     assert manifest is not None and (manifest["rows"], manifest["duplicates"]) == (1, 2)
-    assert reads == ["source_partition = ? AND source_offset >= ?"]
+    assert reads == [([0], 2)]  # partition 0 from the saved copy's offset on
 
 
 def test_summary_refresh_covers_late_events_and_equals_recomputation(
