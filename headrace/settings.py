@@ -114,8 +114,13 @@ def load(cls: type[S]) -> S:
         ) from None
 
 
+def is_postgres(catalog_url: str) -> bool:
+    """Whether a catalog setting names a PostgreSQL catalog (`postgres:<libpq DSN>`)."""
+    return catalog_url.startswith("postgres:")
+
+
 def resolve_local(path: str) -> str:
     """Absolute form of a local path setting (gs:// and other URLs are returned as they are)."""
-    if "://" in path or path.startswith("postgres:"):
+    if "://" in path or is_postgres(path):
         return path
     return str(Path(path).expanduser().resolve())

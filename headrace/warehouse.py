@@ -24,7 +24,7 @@ from headrace.bucket import Bucket
 from headrace.catalog_lock import CatalogLock
 from headrace.errors import OperatorError
 from headrace.paths import WAREHOUSE_DDL_DIR
-from headrace.settings import CommonSettings, resolve_local
+from headrace.settings import CommonSettings, is_postgres, resolve_local
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +50,7 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 def catalog_dsn(catalog_url: str) -> tuple[str, str]:
     """DuckLake attach string and the extension its catalog needs."""
-    if catalog_url.startswith("postgres:"):
+    if is_postgres(catalog_url):
         return f"ducklake:{catalog_url}", "postgres"
     path = Path(resolve_local(catalog_url))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,7 @@ def catalog_dsn(catalog_url: str) -> tuple[str, str]:
 
 def writer_turns(catalog_url: str) -> CatalogLock | None:
     """The turn-taking lock of a SQLite catalog's writers; None for PostgreSQL."""
-    if catalog_url.startswith("postgres:"):
+    if is_postgres(catalog_url):
         return None
     return CatalogLock(Path(resolve_local(catalog_url)))
 

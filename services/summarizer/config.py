@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from headrace.settings import CommonSettings, resolve_local
+from headrace.settings import CommonSettings, is_postgres, resolve_local
 
 SNAPSHOT_NAME = "marts.duckdb"
 
@@ -38,6 +38,6 @@ class SummarizerSettings(BaseSettings):
     def snapshot_file(self, common: CommonSettings) -> Path:
         if self.snapshot_path:
             return Path(resolve_local(self.snapshot_path))
-        if common.catalog_url.startswith("postgres:"):
+        if is_postgres(common.catalog_url):
             return Path(resolve_local(self.data_dir)) / SNAPSHOT_NAME
         return Path(resolve_local(common.catalog_url)).parent / SNAPSHOT_NAME
