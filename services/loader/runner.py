@@ -82,9 +82,7 @@ class LoaderHandler:
         # Revoked partitions left the assignment before this call; their ids are dropped.
         self.seen.keep_only([p.partition for p in consumer.assignment() + partitions])
         # Read without waiting for a writer's turn: this runs in the rebalance callback.
-        ledger = self.session.read(
-            lambda con: ledger_offsets(con, self.group_id, self.topics.validated)
-        )
+        ledger = self.session.read(self._ledger)
         for p in partitions:
             if p.partition in ledger:
                 p.offset = ledger[p.partition]
@@ -128,17 +126,13 @@ class LoaderHandler:
 
     def load(self, batch: pa.Table, batch_id: str) -> dict[str, Any] | None:
         """One warehouse transaction for the batch; its manifest, or None if nothing was new."""
-        partitions = pc.unique(batch.column("source_partition")).to_pylist()
-        if self.seen.missing(partitions):
+        met = pc.unique(batch.column("source_partition")).to_pylist()
+        if self.seen.missing(met):
             # A partition met for the first time has its ids read from every fact file (a minute
             # on a large warehouse in a slow bucket). Read them before the writers' turn, so the
             # other writers need not wait; the transaction below then reads only what another
             # loader committed since.
-            self.session.read(
-                lambda con: self.seen.sync(
-                    con, partitions, ledger_offsets(con, self.group_id, self.topics.validated)
-                )
-            )
+            self.session.read(lambda con: self.seen.sync(con, met, self._ledger(con)))
         landed = self.session.transact(lambda con: self._land(con, batch, batch_id))
         metrics.commit_done(SERVICE)
         if landed is None:
@@ -158,7 +152,7 @@ class LoaderHandler:
     ) -> tuple[dict[str, Any], npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
         """The batch's warehouse writes: its manifest and its rows' partitions and ids, or None."""
         con.execute(f"CALL {warehouse.LAKE}.set_commit_message('headrace-loader', ?)", [batch_id])
-        ledger = ledger_offsets(con, self.group_id, self.topics.validated)
+        ledger = self._ledger(con)
         fresh = unloaded(batch, ledger)
         if fresh.num_rows < batch.num_rows:
             log.warning(
@@ -216,6 +210,10 @@ class LoaderHandler:
             "committed_at": now,
         }
         return manifest, partitions, ids
+
+    def _ledger(self, con: duckdb.DuckDBPyConnection) -> dict[int, int]:
+        """This group's next offset to load per partition of validated, as the ledger holds it."""
+        return ledger_offsets(con, self.group_id, self.topics.validated)
 
     def _announce(self, manifest: dict[str, Any]) -> None:
         value = self.registry.encode(MANIFEST_SCHEMA, manifest)

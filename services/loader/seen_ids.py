@@ -118,12 +118,12 @@ class SeenIds:
         # offset statistics reach its lower bound, and a file holds rows of many partitions, so
         # one query for all of them: bounded below by the lowest offset needed, then each
         # partition keeps its own rows.
-        start = {p: self.upto.get(p) if p in self.ids else None for p in wanted}
         needed = [p for p in wanted if p not in self.ids or self.upto[p] != ledger.get(p)]
+        start = {p: self.upto.get(p) or 0 for p in needed}  # no offset yet: from the first row
         if needed:
-            partition, offset, ids = self._read(con, needed, min(start[p] or 0 for p in needed))
+            partition, offset, ids = self._read(con, needed, min(start.values()))
             for p in needed:
-                rows = (partition == p) & (offset >= (start[p] or 0))
+                rows = (partition == p) & (offset >= start[p])
                 if p in self.ids:
                     self.ids[p].add(ids[rows])
                 else:

@@ -10,8 +10,8 @@ Reading is the long part, so it runs in a read transaction (`prepare_refresh`), 
 replacement runs in a writing one (`apply_refresh`): a SQLite catalog lets one writer in at a
 time, and the loaders should not wait for the read. The replacement is applied only if every
 batch it covers is still unsummarized; otherwise another summarizer refreshed from a newer
-snapshot, and the next refresh starts over.
-Batches loaded between the two transactions stay pending, so their days are refreshed again.
+snapshot, and the next refresh starts over. Batches loaded between the two transactions stay
+pending, so their days are refreshed again.
 
 The dimensions are read through one row per key, so a key inserted twice by two loader replicas
 at once cannot double a count.
