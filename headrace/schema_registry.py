@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import fastavro
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from headrace import wire_format
 from headrace.paths import SCHEMAS_DIR
 from headrace.settings import CommonSettings
+
+if TYPE_CHECKING:
+    from headrace.confluent_registry import ConfluentRegistry
 
 
 class UnknownSchemaId(LookupError):
@@ -44,7 +45,7 @@ class Registry(Protocol):
         """A frame decoded with its writer's schema."""
 
 
-class _Codec:
+class RegistryCodec:
     """Parsed schemas, encode and decode on top of `definition` and `id_of`, for both registries."""
 
     directory: Path
@@ -70,7 +71,7 @@ class _Codec:
         return wire_format.decode(data, self.schema(schema_id))
 
 
-class FileSchemaRegistry(_Codec):
+class FileSchemaRegistry(RegistryCodec):
     def __init__(self, directory: Path = SCHEMAS_DIR) -> None:
         self.directory = directory
         self._parsed: dict[int, Any] = {}
@@ -98,58 +99,14 @@ class FileSchemaRegistry(_Codec):
         return definition
 
 
-class ConfluentRegistry(_Codec):
-    """Ids from a Confluent-compatible Schema Registry; subjects are record full names.
-
-    The record-name strategy lets v1 and v2 of a record be versions of one subject whatever
-    topic carries them; readers look schemas up by id and never need the subject.
-    """
-
-    def __init__(self, client: SchemaRegistryClient, directory: Path = SCHEMAS_DIR) -> None:
-        self.client, self.directory = client, directory
-        self._ids: dict[str, int] = {}
-        self._parsed: dict[int, Any] = {}
-
-    def id_of(self, filename: str) -> int:
-        if filename not in self._ids:
-            text = (self.directory / filename).read_text()
-            definition = json.loads(text)
-            subject = ".".join(filter(None, [definition.get("namespace"), definition["name"]]))
-            self._ids[filename] = self.client.register_schema(subject, Schema(text, "AVRO"))
-        return self._ids[filename]
-
-    def definition(self, schema_id: int) -> dict[str, Any]:
-        try:
-            found = self.client.get_schema(schema_id)
-        except SchemaRegistryError as exc:
-            raise UnknownSchemaId(f"unknown schema id {schema_id} ({exc})") from None
-        definition: dict[str, Any] = json.loads(found.schema_str or "")
-        return definition
-
-
-class FileRegistryClient(SchemaRegistryClient):
-    """confluent-kafka's client interface over the file registry, for its standard serdes.
-
-    `AvroDeserializer(FileRegistryClient())` reads headrace's topics with no registry server.
-    """
-
-    def __init__(self, directory: Path = SCHEMAS_DIR) -> None:
-        # The base client only talks HTTP when a lookup reaches it; every lookup is served here.
-        super().__init__({"url": "http://file-registry.invalid"})
-        self._files = FileSchemaRegistry(directory)
-
-    def get_schema(self, schema_id: int, *args: Any, **kwargs: Any) -> Schema:
-        return Schema(self._files.raw_schema(schema_id), "AVRO")
-
-    def get_associations_by_resource_name(self, *args: Any, **kwargs: Any) -> list[Any]:
-        # Topics have no registry associations here: serdes fall back to their name strategy.
-        return []
-
-
 @cache
 def _registry(directory: Path, url: str | None) -> FileSchemaRegistry | ConfluentRegistry:
     if url:
-        return ConfluentRegistry(SchemaRegistryClient.new_client({"url": url}), directory)
+        # Imported only here: confluent-kafka's registry client brings an HTTP and auth stack
+        # (~14 MiB resident) that services on the file registry never use.
+        from headrace.confluent_registry import ConfluentRegistry, client
+
+        return ConfluentRegistry(client(url), directory)
     return FileSchemaRegistry(directory)
 
 

@@ -27,10 +27,11 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from headrace import kafka_clients, warehouse, wire_format
+from headrace.confluent_registry import FileRegistryClient
 from headrace.consumer_loop import StopFlag
 from headrace.paths import SCHEMAS_DIR
 from headrace.pipeline import SERVICES, LocalPipeline
-from headrace.schema_registry import FileRegistryClient, FileSchemaRegistry, registry_for
+from headrace.schema_registry import FileSchemaRegistry, registry_for
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
