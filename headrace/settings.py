@@ -84,6 +84,11 @@ class ConsumerServiceSettings(BaseSettings):
         300.0,
         description="A batch still being handled after this long counts as stuck: exit, restart.",
     )
+    prefetch_messages: int = Field(
+        5_000,
+        ge=1,
+        description="Messages the Kafka client fetches ahead per partition (queued.min.messages).",
+    )
     session_timeout_ms: int = Field(
         45_000,
         description="Kafka group session timeout: how soon a dead replica's partitions move.",
@@ -94,6 +99,7 @@ class ConsumerServiceSettings(BaseSettings):
 
     def consumer_overrides(self) -> dict[str, int]:
         return {
+            "queued.min.messages": self.prefetch_messages,
             "session.timeout.ms": self.session_timeout_ms,
             "max.poll.interval.ms": self.max_poll_interval_ms,
         }

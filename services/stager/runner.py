@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -87,11 +88,14 @@ class StagerHandler:
             records = [to_record(m) for m in messages]
             raw = [r for r in records if r.topic == self.topics.raw]
             errors = [r for r in records if r.topic == self.topics.error]
-            files = stage("raw", raw, raw_line, self.writer) + stage(
-                "error", errors, lambda r: error_line(r, self.registry), self.writer
+            files = itertools.chain(
+                stage("raw", raw, raw_line, self.writer),
+                stage("error", errors, lambda r: error_line(r, self.registry), self.writer),
             )
+            written: list[str] = []
             for f in files:
                 self.bucket.write_atomic(f.path, f.data)
+                written.append(f.path)
                 metrics.zone_written(SERVICE, f.path.split("/")[0], len(f.data), 1, f.records)
                 crash_point("stager.after_first_file")
             crash_point("stager.before_commit")
@@ -100,8 +104,8 @@ class StagerHandler:
             if not committed:
                 # Refused (fenced after a pause, or mid-rebalance): these files do not count.
                 metrics.BATCH_FAILURES.labels(SERVICE).inc()
-                for f in files:
-                    self.bucket.delete(self.bucket.url(f.path))
+                for path in written:
+                    self.bucket.delete(self.bucket.url(path))
                 rewind(consumer, messages)
                 return
         for topic, zone in ((self.topics.raw, raw), (self.topics.error, errors)):

@@ -17,7 +17,7 @@ def rec(partition: int, offset: int, value: bytes | None) -> Record:
 
 def test_one_file_per_partition_named_by_offsets_and_writer() -> None:
     records = [rec(0, 5, b"{}"), rec(1, 9, b"[]"), rec(0, 6, b"x")]
-    files = stage("raw", records, raw_line, "pod/a.1")
+    files = list(stage("raw", records, raw_line, "pod/a.1"))
     assert sorted(f.path for f in files) == [
         "raw/date=2025-11-24/p.raw.p000.o00000000000000000005-00000000000000000006.pod_a_1.jsonl",
         "raw/date=2025-11-24/p.raw.p001.o00000000000000000009-00000000000000000009.pod_a_1.jsonl",
