@@ -16,10 +16,10 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import duckdb
-import orjson
 
 from bench.report import Figure
 from headrace import kafka_clients
+from headrace.json_bytes import dumps_kept
 from headrace.sample_events import good_event
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
@@ -46,8 +46,7 @@ def _events(first_id: int, total: int) -> tuple[list[bytes], list[bytes]]:
     for i in range(total):
         event = good_event(rng, first_id + i, now, accounts)
         event["event_time"] = event_time
-        # A copy out of orjson's buffer, which is at least 4 KiB and never shrunk.
-        values.append(bytes(memoryview(orjson.dumps(event))))
+        values.append(dumps_kept(event))
     return values, [str(first_id + i).encode() for i in range(total)]
 
 

@@ -10,6 +10,8 @@ from typing import Any, NamedTuple
 import msgspec
 import orjson
 
+from headrace.json_bytes import dumps_kept
+
 BATCH_ROWS = 10_000
 # librdkafka refuses a message over message.max.bytes (1,000,000 by default) when it is produced;
 # keep room for the key, headers and record overhead. The validator's own SIZE rule is far lower:
@@ -65,11 +67,9 @@ def _json_default(value: Any) -> Any:
 
 def rows_to_events(rows: list[dict[str, Any]], first_row: int) -> list[RawEvent]:
     """Typed rows (Parquet, Avro) as JSON objects; naive timestamps are taken as UTC."""
-    # bytes(memoryview(...)) copies each value out of orjson's buffer, which is at least 4 KiB
-    # and never shrunk: kept as they are, a batch of events held ~4 KiB each.
     return [
         RawEvent(
-            bytes(memoryview(orjson.dumps(r, default=_json_default, option=orjson.OPT_NAIVE_UTC))),
+            dumps_kept(r, default=_json_default, option=orjson.OPT_NAIVE_UTC),
             key_of(r.get("transaction_id")),
             first_row + i,
         )
