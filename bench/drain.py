@@ -26,8 +26,6 @@ from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.producer.runner import replay
 
-EVENTS_IN = "headrace_events_in_total"
-
 
 def drain(
     service: str, common: CommonSettings, home: Path, expected: int, env: dict[str, str]
@@ -37,11 +35,9 @@ def drain(
     sampler = MemorySampler({service: proc.start()})
     sampler.start()
     try:
-        run = proc.drain(expected, lambda m: labelled(m, EVENTS_IN, service=service), timeout=1800)
-        metrics = proc.metrics()
+        run, metrics = proc.drain_events(expected, timeout=1800)
     finally:
         sampler.stop()
-        proc.stop()
     report = (
         f"{service:9s} {run.rate:9,.0f} ev/s {run.cpu_rate:9,.0f} ev/cpu-s "
         f"peak {sampler.peak_kib[service] // 1024:5d} MiB"

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 
 import duckdb
 
@@ -23,7 +24,7 @@ from headrace.json_bytes import dumps_kept
 from headrace.sample_events import good_event
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
-from headrace.warehouse import LAKE
+from headrace.warehouse import LAKE, in_transaction
 
 P99_TARGET = 2.0
 POLL_SECONDS = 0.1
@@ -79,23 +80,23 @@ def run(
                         consumed[i] = now
         consumer.close()
 
+    def changes(lo: int, seen_snapshot: object) -> tuple[object, list[tuple[int]]]:
+        """The warehouse's snapshot, and the view's ids from `lo` if that snapshot is new.
+
+        The view only changes with a new snapshot: asking it 10 times a second cost ~57 ms of CPU
+        each (the join), more than half a core taken from the services measured.
+        """
+        snapshot = con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
+        if snapshot == seen_snapshot:
+            return snapshot, []
+        query = "SELECT transaction_id FROM transaction_view WHERE transaction_id >= ?"
+        return snapshot, con.execute(query, [lo]).fetchall()
+
     def poll_view() -> None:
         lo, seen_snapshot = first_id, None
         while not stop.is_set():
             asked = time.monotonic()
-            con.execute("BEGIN")
-            snapshot = con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()
-            # The view only changes with a new snapshot: asking it 10 times a second cost ~57 ms
-            # of CPU each (the join), more than half a core taken from the services measured.
-            ids = (
-                con.execute(
-                    "SELECT transaction_id FROM transaction_view WHERE transaction_id >= ?", [lo]
-                ).fetchall()
-                if snapshot != seen_snapshot
-                else []
-            )
-            con.execute("COMMIT")
-            seen_snapshot = snapshot
+            seen_snapshot, ids = in_transaction(con, partial(changes, lo, seen_snapshot))
             for (tid,) in ids:
                 i = tid - first_id
                 if 0 <= i < total and not visible[i]:

@@ -33,16 +33,9 @@ def profile_service(
         service, common, home, free_port_block(1), python_args=("-m", "cProfile", "-o", str(out))
     )
     proc.start()
-    try:
-        run = proc.drain(
-            expected,
-            lambda m: labelled(m, "headrace_events_in_total", service=service),
-            timeout=1800,
-        )
-        print(f"{service}: {run.events:,} events in {run.seconds:.1f} s under cProfile")
-        return proc.metrics()
-    finally:
-        proc.stop()
+    run, metrics = proc.drain_events(expected, timeout=1800)
+    print(f"{service}: {run.events:,} events in {run.seconds:.1f} s under cProfile")
+    return metrics
 
 
 def top(path: Path, n: int) -> str:

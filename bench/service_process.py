@@ -24,6 +24,8 @@ from headrace.pipeline import settings_env
 from headrace.settings import CommonSettings
 
 SERVICE_PORT_ENV = "HEADRACE_{}_PORT"
+# Counts only committed batches: a service has drained a backlog when it reaches the backlog.
+EVENTS_IN = "headrace_events_in_total"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -138,6 +140,17 @@ class ServiceProcess:
                 return bool(r.status == 200)
         except OSError:
             return False
+
+    def drain_events(self, expected: int, timeout: float) -> tuple[Drained, Samples]:
+        """`drain` on the service's committed-events counter, then stop it (whatever happened):
+        the run and the service's last metrics."""
+        try:
+            run = self.drain(
+                expected, lambda m: labelled(m, EVENTS_IN, service=self.service), timeout
+            )
+            return run, self.metrics()
+        finally:
+            self.stop()
 
     def drain(self, expected: int, progress: Callable[[Samples], float], timeout: float) -> Drained:
         """Time from partitions assigned (/readyz) until `progress(metrics)` reaches `expected`.

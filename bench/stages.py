@@ -15,12 +15,11 @@ from pathlib import Path
 from bench import floors
 from bench.environment import Environment, free_port_block
 from bench.report import Figure
-from bench.service_process import Drained, ServiceProcess, labelled
+from bench.service_process import Drained, Samples, ServiceProcess, labelled
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.producer.runner import replay
 
-EVENTS_IN = "headrace_events_in_total"
 EVENTS_OUT = "headrace_events_out_total"
 TARGET = 0.8
 
@@ -72,16 +71,10 @@ def _figures(stage: str, run: Drained, floor: Drained, notes: str) -> list[Figur
 
 def _run_service(
     service: str, common: CommonSettings, home: Path, expected: int, timeout: float
-) -> tuple[Drained, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
+) -> tuple[Drained, Samples]:
     proc = ServiceProcess(service, common, home, free_port_block(1))
     proc.start()
-    try:
-        run = proc.drain(
-            expected, lambda m: labelled(m, EVENTS_IN, service=service), timeout=timeout
-        )
-        return run, proc.metrics()
-    finally:
-        proc.stop()
+    return proc.drain_events(expected, timeout)
 
 
 def run(env: Environment, sample: Path, events: int, counts: Counter[str]) -> StageResults:
