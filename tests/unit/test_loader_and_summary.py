@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,22 @@ def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
         ["transaction_fact", "time_id=20261120"],
         ["transaction_fact", "time_id=20261121"],
     ]
+
+
+def test_the_day_of_an_event_is_its_utc_day_whatever_the_session_time_zone(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    con.execute("SET TimeZone = 'America/New_York'")
+    late_evening = event(1, 20) | {
+        "event_time": datetime(2026, 11, 20, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    }
+    before_epoch = event(2, 20) | {"event_time": datetime(1969, 12, 31, 23, 0, tzinfo=UTC)}
+    manifest = land(session, [(late_evening, src(0, 0)), (before_epoch, src(0, 1))], "b1")
+    assert manifest is not None
+    assert manifest["days"] == [19691231, 20261121]
+    assert con.execute(
+        "SELECT time_id, date, weekday FROM time_dimension ORDER BY 1"
+    ).fetchall() == [(19691231, date(1969, 12, 31), 3), (20261121, date(2026, 11, 21), 6)]
 
 
 def test_first_copy_wins_and_later_copies_are_recorded(
