@@ -99,8 +99,17 @@ def load(con: duckdb.DuckDBPyConnection, batch: Batch, load_ts: datetime | None 
     """Append `batch` (run it inside a transaction, as the loader does)."""
     params = _params(batch, load_ts or datetime.now(UTC))
     for sql in (FACT_SQL, *LAND_SQL):
-        con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+        con.execute(sql, _used(sql, params))
     con.execute("DROP TABLE synthetic_fact")
+
+
+def fact_statement(batch: Batch) -> tuple[str, dict[str, object]]:
+    """The statement (and its parameters) that builds the temp table `synthetic_fact` alone."""
+    return FACT_SQL, _used(FACT_SQL, _params(batch, datetime.now(UTC)))
+
+
+def _used(sql: str, params: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in params.items() if f"${k}" in sql}
 
 
 def _params(batch: Batch, load_ts: datetime) -> dict[str, object]:

@@ -126,6 +126,24 @@ def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
     ]
 
 
+def test_fact_files_are_parquet_version_2(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    land(session, [(event(1, 20), src(0, 0)), (event(2, 20), src(0, 1))], "b1")
+    (file,) = batch_files(con, "b1")
+    encodings = dict(
+        con.execute(
+            "SELECT path_in_schema, encodings FROM parquet_metadata(?)",
+            [str(tmp_path / "bucket" / "clean" / "main" / file)],
+        ).fetchall()
+    )
+    # Delta and byte-stream-split encodings exist in version 2 only (006_parquet_v2.sql).
+    assert (encodings["transaction_id"], encodings["amount"]) == (
+        "DELTA_BINARY_PACKED",
+        "BYTE_STREAM_SPLIT",
+    )
+
+
 def test_the_day_of_an_event_is_its_utc_day_whatever_the_session_time_zone(
     session: warehouse.Session, con: duckdb.DuckDBPyConnection
 ) -> None:
