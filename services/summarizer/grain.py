@@ -22,7 +22,8 @@ import pyarrow as pa
 
 GRAIN_SQL = """
 SELECT f.time_id,
-       date_trunc('hour', f.event_time AT TIME ZONE 'UTC') AS hour_utc,
+       -- the UTC hour from the instant's microseconds (AT TIME ZONE per row costs 6x)
+       date_trunc('hour', make_timestamp(epoch_us(f.event_time))) AS hour_utc,
        a.customer_region, a.account_type, f.status,
        count(*)                          AS txn_count,
        sum(f.amount)                     AS total_amount,
