@@ -1,11 +1,13 @@
 """Peak RSS and rate of each consumer service draining a backlog alone, under setting variants.
 
-    .venv/bin/python -m bench.drain [--events 1000000] [--services validator,stager,loader]
+    .venv/bin/python -m bench.drain [--events 1000000]
+        [--services validator,stager,loader,summarizer]
         [--variant '{"HEADRACE_STAGER_BATCH_MAX_MESSAGES": "20000"}' ...] [--root DIR]
 
 A broker of its own and the sample events replayed into raw once; then, for each variant (the
 environment it adds to the services; none: the defaults), each service in turn drains what the
-one before it left: the validator raw, the stager raw + error, the loader validated. Each variant
+one before it left: the validator raw, the stager raw + error, the loader validated, the
+summarizer every load batch in the warehouse (read at start-up, as after a restart). Each variant
 gets its own consumer groups, bucket and catalog. Prints one line per run: events/s, events per
 CPU-second and the peak RSS (VmHWM). For where memory goes, not for the headline figures (those
 are `python -m bench`).
@@ -45,6 +47,16 @@ def drain(
     return metrics, report
 
 
+def _load_batches(common: CommonSettings) -> int:
+    """Every load batch in the warehouse: what a summarizer started on it has to summarize."""
+    con = warehouse.connect(common)
+    try:
+        (n,) = con.execute("SELECT count(*) FROM load_batch").fetchone() or (0,)
+        return int(n)
+    finally:
+        con.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=1_000_000)
@@ -74,11 +86,14 @@ def main() -> None:
             print(f"variant {i}: {variant or 'defaults'}")
             for service in services:
                 groups = {f"HEADRACE_{service.upper()}_GROUP_ID": f"drain{i}-{service}"}
-                expected = {
-                    "validator": args.events,
-                    "stager": args.events + (rejected or 0),
-                    "loader": valid if valid is not None else args.events,
-                }[service]
+                if service == "summarizer":  # it counts load batches, not events
+                    expected = _load_batches(common)
+                else:
+                    expected = {
+                        "validator": args.events,
+                        "stager": args.events + (rejected or 0),
+                        "loader": valid if valid is not None else args.events,
+                    }[service]
                 settings = {**groups, **{k: str(v) for k, v in variant.items()}}
                 m, report = drain(service, common, home, expected, settings)
                 print(f"  {report}", flush=True)

@@ -126,6 +126,17 @@ def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
     ]
 
 
+def test_a_service_session_keeps_no_file_cache_an_analyst_connection_does(
+    session: warehouse.Session, tmp_path: Path
+) -> None:
+    setting = "SELECT current_setting('enable_external_file_cache')"
+    assert session.con.execute(setting).fetchone() == (False,)
+    session.reconnect()
+    assert session.con.execute(setting).fetchone() == (False,)
+    analyst = warehouse.connect(session.settings, read_only=True)
+    assert analyst.execute(setting).fetchone() == (True,)
+
+
 def test_fact_files_are_parquet_version_2(
     session: warehouse.Session, con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
