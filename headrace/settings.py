@@ -50,6 +50,12 @@ class CommonSettings(BaseSettings):
         ge=64,
         description="This process's memory budget: batches, client queues and DuckDB fit in it.",
     )
+    duckdb_threads: int = Field(
+        1,
+        ge=1,
+        description="DuckDB threads of a service's warehouse session (analysts' connections "
+        "use every core).",
+    )
     schemas_dir: Path = Field(
         SCHEMAS_DIR,
         description="Schemas, contracts and registry.json (a changed contract is reloaded).",

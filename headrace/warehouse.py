@@ -87,23 +87,25 @@ def use_wal(path: Path) -> None:
 
 
 def connect(
-    settings: CommonSettings, read_only: bool = False, file_cache: bool = True
+    settings: CommonSettings, read_only: bool = False, service: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the warehouse attached as `lake` and selected with USE.
 
-    `file_cache`: DuckDB's external file cache, which keeps the blocks of data files read in its
-    memory for the next query. An analyst's session re-reads the same files; a service reads a
-    batch's files once, and on a local bucket the OS caches them anyway.
+    A `service`'s connection differs from an analyst's in two ways. DuckDB's external file cache
+    (data file blocks kept in its memory for the next query) is off: a service reads a batch's
+    files once, and the cache only held memory (the summarizer's first read of a 10M-row table:
+    85 MiB). It runs `duckdb_threads` threads (1): on a batch of 100k rows a second thread cost
+    the loader a third more CPU per event for the same wall time (docs/performance.md).
     """
     bucket = Bucket.open(settings.bucket_url, settings.gcs_endpoint)
     # DuckDB takes 80% of the machine's RAM by default; half the process budget leaves room for
     # the Kafka client queues and the batch being built.
-    con = duckdb.connect(
-        config={
-            "memory_limit": f"{settings.memory_budget_mb // 2}MB",
-            "enable_external_file_cache": file_cache,
-        }
-    )
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": f"{settings.memory_budget_mb // 2}MB"
+    }
+    if service:
+        config |= {"enable_external_file_cache": False, "threads": settings.duckdb_threads}
+    con = duckdb.connect(config=config)
     dsn, catalog_ext = catalog_dsn(settings.catalog_url)
     for ext in ("ducklake", catalog_ext):
         load_extension(con, ext)
@@ -169,9 +171,7 @@ class Session:
         on_retry: Callable[[], None] | None = None,
     ) -> None:
         self.settings, self.read_only, self.on_retry = settings, read_only, on_retry
-        # Services read each file about once: the file cache only held their memory (the
-        # summarizer's first read of a 10M-row table: 85 MiB, peak RSS 363 -> 251 MiB).
-        self.con = connect(settings, read_only, file_cache=False)
+        self.con = connect(settings, read_only, service=True)
         # Writers of a SQLite catalog take turns (headrace/catalog_lock.py).
         self.turns = writer_turns(settings.catalog_url) if not read_only else None
 
@@ -191,7 +191,7 @@ class Session:
             self.on_retry()
         with contextlib.suppress(duckdb.Error):
             self.con.close()
-        self.con = connect(self.settings, self.read_only, file_cache=False)
+        self.con = connect(self.settings, self.read_only, service=True)
 
 
 def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:

@@ -126,15 +126,16 @@ def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
     ]
 
 
-def test_a_service_session_keeps_no_file_cache_an_analyst_connection_does(
-    session: warehouse.Session, tmp_path: Path
+def test_a_service_session_has_one_thread_and_no_file_cache_an_analyst_connection_has_both(
+    session: warehouse.Session,
 ) -> None:
-    setting = "SELECT current_setting('enable_external_file_cache')"
-    assert session.con.execute(setting).fetchone() == (False,)
+    settings = "SELECT current_setting('enable_external_file_cache'), current_setting('threads')"
+    assert session.con.execute(settings).fetchone() == (False, 1)
     session.reconnect()
-    assert session.con.execute(setting).fetchone() == (False,)
+    assert session.con.execute(settings).fetchone() == (False, 1)
     analyst = warehouse.connect(session.settings, read_only=True)
-    assert analyst.execute(setting).fetchone() == (True,)
+    default = duckdb.connect().execute(settings).fetchone()
+    assert analyst.execute(settings).fetchone() == default == (True, default[1])
 
 
 def test_fact_files_are_parquet_version_2(
