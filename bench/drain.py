@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.drain [--events 1000000]
         [--services validator,stager,loader,summarizer]
         [--variant '{"HEADRACE_STAGER_BATCH_MAX_MESSAGES": "20000"}' ...] [--root DIR]
+        [--memray DIR]
 
 A broker of its own and the sample events replayed into raw once; then, for each variant (the
 environment it adds to the services; none: the defaults), each service in turn drains what the
@@ -30,10 +31,22 @@ from services.producer.runner import replay
 
 
 def drain(
-    service: str, common: CommonSettings, home: Path, expected: int, env: dict[str, str]
+    service: str,
+    common: CommonSettings,
+    home: Path,
+    expected: int,
+    env: dict[str, str],
+    memray_to: Path | None = None,
 ) -> tuple[Samples, str]:
-    """Run `service` until it has taken `expected` events; its last metrics and a report."""
-    proc = ServiceProcess(service, common, home, free_port_block(1), extra_env=env)
+    """Run `service` until it has taken `expected` events; its last metrics and a report.
+
+    With `memray_to`, the service runs under memray's native tracker, writing there (memray's
+    own bookkeeping then shows in the peak).
+    """
+    args = ("-m", "memray", "run", "--native", "-q", "-o", str(memray_to)) if memray_to else ()
+    proc = ServiceProcess(
+        service, common, home, free_port_block(1), extra_env=env, python_args=args
+    )
     sampler = MemorySampler({service: proc.start()})
     sampler.start()
     try:
@@ -63,6 +76,12 @@ def main() -> None:
     p.add_argument("--services", default="validator,stager,loader")
     p.add_argument("--variant", action="append", default=[], help="JSON object of env settings")
     p.add_argument("--root", type=Path, default=Path(".headrace/bench-drain"))
+    p.add_argument(
+        "--memray",
+        type=Path,
+        default=None,
+        help="folder for a memray capture per service and variant (memray tree/flamegraph)",
+    )
     args = p.parse_args()
     variants = [json.loads(v) for v in args.variant] or [{}]
     services = args.services.split(",")
@@ -95,7 +114,12 @@ def main() -> None:
                         "loader": valid if valid is not None else args.events,
                     }[service]
                 settings = {**groups, **{k: str(v) for k, v in variant.items()}}
-                m, report = drain(service, common, home, expected, settings)
+                capture = None
+                if args.memray:
+                    args.memray.mkdir(parents=True, exist_ok=True)
+                    capture = args.memray.resolve() / f"{service}-variant{i}.bin"
+                    capture.unlink(missing_ok=True)
+                m, report = drain(service, common, home, expected, settings, capture)
                 print(f"  {report}", flush=True)
                 if service == "validator" and valid is None:
                     out = "headrace_events_out_total"
