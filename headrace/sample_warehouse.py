@@ -31,13 +31,13 @@ class Batch:
     seed: int = 0
 
 
-# The UTC day comes from integer arithmetic on the event's microseconds since the epoch:
-# `AT TIME ZONE` and strftime over every row cost ~6 s per 10M rows (10x this), and the
-# statements below all need the day.
+# The UTC day comes from the event's microseconds since the epoch, as in the loader: `AT TIME
+# ZONE` and strftime over every row cost ~6 s per 10M rows (10x this), and the statements
+# below all need the day.
 FACT_SQL = """
 CREATE OR REPLACE TEMP TABLE synthetic_fact AS
 SELECT *, year(d) * 10000 + month(d) * 100 + day(d) AS time_id
-FROM (SELECT *, DATE '1970-01-01' + CAST(($start_us + offset_us) // 86400000000 AS INTEGER) AS d
+FROM (SELECT *, CAST(make_timestamp($start_us + offset_us) AS DATE) AS d
 FROM (SELECT $first_id + i AS transaction_id,
        round(1 + h_amount % 499900 / 100.0, 2) AS amount,
        CASE WHEN h_duration % 20 = 0 THEN NULL ELSE h_duration % 3000 / 1000.0 END
