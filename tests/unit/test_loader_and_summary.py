@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from headrace import warehouse
@@ -143,17 +144,17 @@ def test_fact_files_are_parquet_version_2(
 ) -> None:
     land(session, [(event(1, 20), src(0, 0)), (event(2, 20), src(0, 1))], "b1")
     (file,) = batch_files(con, "b1")
+    path = str(tmp_path / "bucket" / "clean" / "main" / file)
     encodings = dict(
-        con.execute(
-            "SELECT path_in_schema, encodings FROM parquet_metadata(?)",
-            [str(tmp_path / "bucket" / "clean" / "main" / file)],
-        ).fetchall()
+        con.execute("SELECT path_in_schema, encodings FROM parquet_metadata(?)", [path]).fetchall()
     )
     # Delta and byte-stream-split encodings exist in version 2 only (006_parquet_v2.sql).
     assert (encodings["transaction_id"], encodings["amount"]) == (
         "DELTA_BINARY_PACKED",
         "BYTE_STREAM_SPLIT",
     )
+    # Readers other than DuckDB take them: Arrow's, for one.
+    assert sorted(pq.read_table(path, columns=["transaction_id"]).column(0).to_pylist()) == [1, 2]
 
 
 def test_the_day_of_an_event_is_its_utc_day_whatever_the_session_time_zone(
