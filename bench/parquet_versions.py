@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.queries import median_ms
+from bench.queries import ONE_FILE_PER_DAY, median_ms
 from headrace import sample_warehouse
 
 SCAN_SQL = """
@@ -37,7 +37,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.root) as scratch:
         con = duckdb.connect()
         con.execute("SET enable_progress_bar = false")
-        con.execute("SET partitioned_write_max_open_files = 1000")
+        con.execute(ONE_FILE_PER_DAY)
         end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         batch = sample_warehouse.Batch("v", args.rows, 1, end - timedelta(days=365), end, 100_000)
         con.execute(*sample_warehouse.fact_statement(batch))
