@@ -14,7 +14,7 @@ from typing import TextIO
 
 import duckdb
 
-from headrace.errors import OperatorError
+from headrace.errors import OperatorError, one_line, os_reason
 
 
 class OutputFormat(StrEnum):
@@ -40,7 +40,11 @@ def script_text(query: str) -> str:
     """The SQL itself, or the contents of the .sql file it names."""
     path = Path(query)
     if query.endswith(".sql") and path.is_file():
-        return path.read_text()
+        try:
+            return path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            raise OperatorError(f"cannot read {path}: {reason}") from None
     return query
 
 
@@ -64,7 +68,10 @@ def run(
         else:
             export(con, last.query, fmt, output)
     except duckdb.Error as exc:
-        raise OperatorError(f"query failed: {str(exc).splitlines()[0]}") from None
+        # One line that keeps DuckDB's hints ("Candidate bindings: ...", "Did you mean ...?").
+        raise OperatorError(f"query failed: {one_line(exc)}") from None
+    except OSError as exc:  # the --output file of a table
+        raise OperatorError(f"cannot write {output}: {os_reason(exc)}") from None
 
 
 def export(

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -22,7 +23,13 @@ import duckdb
 
 from headrace.bucket import Bucket
 from headrace.catalog_lock import CatalogLock
-from headrace.errors import OperatorError
+from headrace.errors import (
+    URL_SCHEME,
+    OperatorError,
+    folder_problem,
+    one_line,
+    without_passwords,
+)
 from headrace.paths import WAREHOUSE_DDL_DIR
 from headrace.settings import CommonSettings, is_postgres, resolve_local
 
@@ -31,10 +38,22 @@ T = TypeVar("T")
 LAKE = "lake"
 _CREATING = threading.Lock()
 TRANSIENT_MARKERS = ("database is locked", "Transaction conflict", "Conflict on", "busy")
+CATALOG_FORMS = (
+    "a SQLite file path (/data/warehouse/catalog.sqlite) or postgres:<libpq connection string> "
+    "(postgres:host=db dbname=lake user=headrace)"
+)
+# DuckDB's wrapping of a failed PostgreSQL connection; what follows is libpq's own reason.
+_POSTGRES_UNREACHABLE = re.compile(r'Unable to connect to Postgres at "[^"]*": (.*)')
 
 
 def _extension_path(name: str) -> Path:
-    module = importlib.import_module(f"duckdb_extension_{name}")
+    try:
+        module = importlib.import_module(f"duckdb_extension_{name}")
+    except ImportError:
+        raise OperatorError(
+            f"duckdb-extension-{name} is not installed; run `pip install -e .` (it is a "
+            "dependency of headrace)"
+        ) from None
     found = sorted(Path(str(module.__file__)).parent.rglob(f"{name}.duckdb_extension"))
     if not found:
         raise OperatorError(
@@ -48,14 +67,76 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"LOAD {name}")
 
 
-def catalog_dsn(catalog_url: str) -> tuple[str, str]:
-    """DuckLake attach string and the extension its catalog needs."""
+def catalog_dsn(catalog_url: str, create: bool = True) -> tuple[str, str]:
+    """DuckLake attach string and the extension its catalog needs.
+
+    A SQLite catalog that does not exist yet is created (its folder too) when `create`; a reader
+    (`create` false) is told where it looked instead. Every problem is an OperatorError naming
+    HEADRACE_CATALOG_URL.
+    """
     if is_postgres(catalog_url):
+        if not catalog_url.removeprefix("postgres:").strip():
+            raise OperatorError(
+                "HEADRACE_CATALOG_URL=postgres: has no connection string; use " + CATALOG_FORMS
+            )
         return f"ducklake:{catalog_url}", "postgres"
+    if not catalog_url.strip() or URL_SCHEME.match(catalog_url):
+        raise OperatorError(
+            f"HEADRACE_CATALOG_URL={without_passwords(catalog_url)!r} is not supported: use "
+            + CATALOG_FORMS
+        )
     path = Path(resolve_local(catalog_url))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    use_wal(path)
+    if _is_dir(path):
+        raise OperatorError(
+            f"the warehouse catalog {path} (HEADRACE_CATALOG_URL) is a folder; set "
+            f"HEADRACE_CATALOG_URL to a file, such as {path / 'catalog.sqlite'}"
+        )
+    if not create:
+        if not path.exists():
+            raise OperatorError(
+                f"no warehouse catalog at {path} (HEADRACE_CATALOG_URL); fix the setting, or "
+                "start a loader, which creates the catalog"
+            )
+        return f"ducklake:sqlite:{path}", "sqlite"
+    advice = "set HEADRACE_CATALOG_URL to a file in a folder this user can write"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OperatorError(
+            f"the folder of the warehouse catalog {path} (HEADRACE_CATALOG_URL) cannot be "
+            f"created: {folder_problem(path.parent, exc)}; {advice}"
+        ) from None
+    try:
+        use_wal(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise OperatorError(
+            f"the warehouse catalog {path} (HEADRACE_CATALOG_URL) cannot be created: "
+            f"{one_line(exc)}; {advice}"
+        ) from None
     return f"ducklake:sqlite:{path}", "sqlite"
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def catalog_problem(catalog_url: str, exc: BaseException) -> str:
+    """One line for a catalog that does not attach: what failed and what to fix."""
+    shown = without_passwords(catalog_url)
+    reason = without_passwords(one_line(exc))
+    if is_postgres(catalog_url) and (unreachable := _POSTGRES_UNREACHABLE.search(reason)):
+        return (
+            f"cannot connect to the PostgreSQL warehouse catalog (HEADRACE_CATALOG_URL={shown}): "
+            f"{unreachable.group(1)}; check that PostgreSQL is running and the host, port, "
+            "dbname and user in HEADRACE_CATALOG_URL (the password comes from PGPASSWORD)"
+        )
+    return (
+        f"cannot open the warehouse catalog {shown} ({reason}); check HEADRACE_CATALOG_URL "
+        "(a loader creates it)"
+    )
 
 
 def writer_turns(catalog_url: str) -> CatalogLock | None:
@@ -105,8 +186,8 @@ def connect(
     }
     if service:
         config |= {"enable_external_file_cache": False, "threads": settings.duckdb_threads}
+    dsn, catalog_ext = catalog_dsn(settings.catalog_url, create=not read_only)
     con = duckdb.connect(config=config)
-    dsn, catalog_ext = catalog_dsn(settings.catalog_url)
     for ext in ("ducklake", catalog_ext):
         load_extension(con, ext)
     if not bucket.is_local:
@@ -122,10 +203,8 @@ def connect(
         # Attaching reads the catalog, so it can meet a writer's lock like any transaction.
         with_retries(lambda: con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})"))
     except duckdb.Error as exc:
-        raise OperatorError(
-            f"cannot open the warehouse catalog {settings.catalog_url} "
-            f"({str(exc).splitlines()[0]}); check HEADRACE_CATALOG_URL (a loader creates it)"
-        ) from None
+        con.close()
+        raise OperatorError(catalog_problem(settings.catalog_url, exc)) from None
     con.execute(f"USE {LAKE}")
     return con
 

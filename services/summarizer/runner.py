@@ -22,7 +22,7 @@ import faust
 from headrace import metrics, settings, warehouse, warehouse_metrics
 from headrace.bucket import Bucket
 from headrace.schema_registry import registry_for
-from headrace.service import configure_logging
+from headrace.service import check_start, configure_logging
 from headrace.service_http import HealthServer, Heartbeat, build_app
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
@@ -138,6 +138,7 @@ def main() -> None:
     common = settings.load(CommonSettings)
     own = settings.load(SummarizerSettings)
     configure_logging(common.log_level, SERVICE)
+    check_start(SERVICE, common)  # before any thread and the faust worker: one line, exit 2
     summarizer = Summarizer(common, own)
     warehouse_metrics.start(common)
     summarizer.refresh()
