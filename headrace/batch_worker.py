@@ -22,10 +22,12 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, Message
 
+from headrace.poison import InfrastructureFailure
+
 Handle = Callable[[Consumer, list[Message]], None]
 
 
-class LoopStopped(RuntimeError):
+class LoopStopped(InfrastructureFailure):
     """The consumer loop ended while its batch in hand still needed the consumer."""
 
 

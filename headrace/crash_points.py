@@ -1,14 +1,21 @@
-"""Named places where a process can be made to kill itself, to hit each dangerous moment on purpose.
+"""Named places where a process can be made to kill itself, to hit each dangerous moment on purpose,
+and records that a service can be made to fail on, to prove poison isolation in a running service.
 
 Set HEADRACE_CRASH_AT to a point's name (or `name@N` for the N-th time it is reached) and the
 process SIGKILLs itself there: no cleanup, no flush, exactly like a power cut. Unset, a crash
 point costs one dictionary lookup.
+
+Set HEADRACE_POISON_AT to `<service>:<marker>` and that service's processing step raises on
+every record whose bytes hold the marker, as it would on a record it cannot take although the
+checks before it passed (headrace/poison.py then isolates it). Unset, it costs one comparison
+per batch.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterable
 
 ENV = "HEADRACE_CRASH_AT"
 
@@ -47,3 +54,27 @@ def crash_point(name: str) -> None:
     _reached[name] = _reached.get(name, 0) + 1
     if _reached[name] == _TARGET[1]:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+POISON_ENV = "HEADRACE_POISON_AT"
+
+
+class InjectedPoison(ValueError):
+    """Raised on a record holding the HEADRACE_POISON_AT marker (a data failure, as any other)."""
+
+
+def _poison_target() -> tuple[str, bytes] | None:
+    service, _, marker = os.environ.get(POISON_ENV, "").partition(":")
+    return (service, marker.encode()) if marker else None
+
+
+_POISON = _poison_target()
+
+
+def poison_point(service: str, values: Iterable[bytes | None]) -> None:
+    """Raise InjectedPoison if HEADRACE_POISON_AT names `service` and a value holds its marker."""
+    if _POISON is None or _POISON[0] != service:
+        return
+    marker = _POISON[1]
+    if any(marker in v for v in values if v):
+        raise InjectedPoison(f"{POISON_ENV}: a record holds the marker {marker.decode()!r}")

@@ -27,6 +27,13 @@ EVENTS_OUT = Counter(
 EVENTS_REJECTED = Counter(
     "headrace_events_rejected_total", "Events rejected, by reason code.", ["service", "reason"]
 )
+ISOLATED_RECORDS = Counter(
+    "headrace_isolated_records_total",
+    "Records a service could not process although they passed the checks before it: each failed "
+    "alone when its batch was split, and went to the error zone as UNPROCESSABLE "
+    "(headrace/poison.py). Any increase is a gap between validation and a later step.",
+    ["service"],
+)
 BATCH_SECONDS = Histogram(
     "headrace_batch_seconds",
     "Time to process and commit one batch.",
@@ -105,7 +112,7 @@ _commit_started: dict[str, float] = {}
 
 def declare(service: str) -> None:
     """Create the service's zero-valued series, so rates and alerts see them before any event."""
-    for counter in (BATCH_RETRIES, BATCH_FAILURES):
+    for counter in (BATCH_RETRIES, BATCH_FAILURES, ISOLATED_RECORDS):
         counter.labels(service)
     for histogram in (BATCH_SECONDS, COMMIT_SECONDS):
         histogram.labels(service)
