@@ -19,7 +19,7 @@ from headrace.infra.config import InfraSettings
 from headrace.infra.kafka_broker import KafkaBroker
 from headrace.infra.ports import free_port_block
 from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_topics
+from headrace.topics import Topics, ensure_pipeline_topics, ensure_topics
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Environment:
             bucket_url=str(home / "bucket"),
             catalog_url=str(home / "warehouse" / "catalog.sqlite"),
         )
-        self.create_topics(Topics(prefix).partitions(raw_partitions))
+        ensure_pipeline_topics(kafka_clients.admin(self.bootstrap), Topics(prefix), raw_partitions)
         con = warehouse.connect(common)
         warehouse.migrate(con)
         con.close()

@@ -104,12 +104,15 @@ def topics(
     """Create the pipeline's topics (those missing) with explicit partition counts."""
     from headrace import kafka_clients, settings
     from headrace.settings import CommonSettings
-    from headrace.topics import Topics, ensure_topics
+    from headrace.topics import Topics, ensure_pipeline_topics
 
     common = settings.load(CommonSettings)
     kafka_clients.wait_for_broker(common.bootstrap_servers)
-    wanted = Topics(common.topic_prefix).partitions(partitions)
-    created = ensure_topics(kafka_clients.admin(common.bootstrap_servers), wanted)
+    topics = Topics(common.topic_prefix)
+    wanted = topics.partitions(partitions)
+    created = ensure_pipeline_topics(
+        kafka_clients.admin(common.bootstrap_servers), topics, partitions
+    )
     console.print(
         f"topics: {', '.join(f'{t}({n})' for t, n in wanted.items())}; created {len(created)}"
     )

@@ -33,6 +33,15 @@ _AVRO_TO_PY: dict[str, Any] = {
     "boolean": bool,
 }
 _META_KEYS = ("ge", "le", "gt", "lt", "pattern", "min_length", "max_length")
+# What each numeric Avro type can hold. A contract's bounds are narrowed to these, so a value no
+# later step could store (an id beyond int64, a float beyond float32) is a RANGE rejection of
+# its own field, never a failure of the whole batch when it is encoded.
+_FLOAT32_MAX = 3.4028234663852886e38
+_TYPE_BOUNDS: dict[str, tuple[float, float]] = {
+    "long": (-(2**63), 2**63 - 1),
+    "int": (-(2**31), 2**31 - 1),
+    "float": (-_FLOAT32_MAX, _FLOAT32_MAX),
+}
 UNKNOWN_FIELD_POLICIES = ("reject", "ignore")
 
 
@@ -85,9 +94,25 @@ def _python_type(avro_type: Any, rules: dict[str, Any]) -> tuple[Any, bool]:
     else:
         base = _AVRO_TO_PY[avro_type]
         meta = {k: rules[k] for k in _META_KEYS if k in rules}
+        if avro_type in _TYPE_BOUNDS:
+            meta = _within(meta, *_TYPE_BOUNDS[avro_type])
         if meta:
             base = Annotated[base, msgspec.Meta(**meta)]
     return base, nullable
+
+
+def _within(meta: dict[str, Any], low: float, high: float) -> dict[str, Any]:
+    """`meta`'s numeric bounds narrowed to [low, high] (a type's range)."""
+    out = dict(meta)
+    if "gt" in out and out["gt"] < low:
+        del out["gt"]
+    if "gt" not in out:
+        out["ge"] = max(out.get("ge", low), low)
+    if "lt" in out and out["lt"] > high:
+        del out["lt"]
+    if "lt" not in out:
+        out["le"] = min(out.get("le", high), high)
+    return out
 
 
 def load_contract(name: str = "transaction", directory: Path = SCHEMAS_DIR) -> Contract:

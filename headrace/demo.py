@@ -18,7 +18,7 @@ from headrace.pipeline import LocalPipeline
 from headrace.report_view import current_counts, render
 from headrace.sample_events import generate
 from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_topics
+from headrace.topics import Topics, ensure_pipeline_topics
 from services.producer.runner import replay
 
 DEMO_HOME = Path(".headrace/demo")
@@ -49,7 +49,7 @@ def run_demo(console: Console, events: int, timeout: float = 240.0) -> None:
     try:
         with console.status(f"starting Kafka {broker.version} (the first run fetches it)"):
             broker.start()
-        ensure_topics(kafka_clients.admin(infra.bootstrap), Topics(prefix).partitions())
+        ensure_pipeline_topics(kafka_clients.admin(infra.bootstrap), Topics(prefix))
         warehouse.migrate(warehouse.connect(common))
         with console.status("starting producer, stager, validator, loader, summarizer"):
             pipeline.start()

@@ -21,6 +21,20 @@ class Problem:
     message: str
 
 
+# An envelope lists at most this many problems (an event with thousands of unknown fields would
+# otherwise outgrow a Kafka message); the last one says how many more there were.
+MAX_PROBLEMS = 100
+
+
+def as_dicts(problems: Sequence[Problem]) -> list[dict[str, Any]]:
+    """Problems as the envelope's records, at most MAX_PROBLEMS of them."""
+    kept = list(problems[:MAX_PROBLEMS])
+    if len(problems) > MAX_PROBLEMS:
+        more = len(problems) - MAX_PROBLEMS + 1
+        kept[-1] = Problem(kept[-1].reason, None, f"... and {more:,} more problems not listed")
+    return [{"reason": p.reason, "field": p.field, "message": p.message} for p in kept]
+
+
 def build(
     problems: Sequence[Problem],
     stage: str,
@@ -31,9 +45,7 @@ def build(
     topic, partition, offset = source
     return {
         "reason": problems[0].reason,
-        "problems": [
-            {"reason": p.reason, "field": p.field, "message": p.message} for p in problems
-        ],
+        "problems": as_dicts(problems),
         "stage": stage,
         "validator_version": __version__,
         "source_topic": topic,

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+
+# The largest message the error topic takes. An envelope carries its event's original bytes plus
+# the reasons, so it is larger than the largest raw message (the broker's 1 MiB by default): at
+# the broker's own limit, a big event's rejection could never be written, and the validator's
+# transaction would fail on it at every retry.
+ERROR_MESSAGE_MAX_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,32 @@ class Topics:
             self.loaded: 1,
         }
 
+    def configs(self) -> dict[str, dict[str, str]]:
+        """Topic settings that differ from the broker's defaults."""
+        return {self.error: {"max.message.bytes": str(ERROR_MESSAGE_MAX_BYTES)}}
 
-def ensure_topics(admin: AdminClient, wanted: dict[str, int], timeout: float = 30.0) -> list[str]:
+
+def ensure_pipeline_topics(
+    admin: AdminClient, topics: Topics, raw_partitions: int = 6
+) -> list[str]:
+    """Create the pipeline's missing topics with their partition counts and settings."""
+    return ensure_topics(admin, topics.partitions(raw_partitions), configs=topics.configs())
+
+
+def ensure_topics(
+    admin: AdminClient,
+    wanted: dict[str, int],
+    timeout: float = 30.0,
+    configs: Mapping[str, dict[str, str]] | None = None,
+) -> list[str]:
     """Create the missing topics; return the names created. Existing topics are left as they are."""
     existing = set(admin.list_topics(timeout=timeout).topics)
-    new = [NewTopic(name, count, 1) for name, count in wanted.items() if name not in existing]
+    settings = configs or {}
+    new = [
+        NewTopic(name, count, 1, config=settings.get(name, {}))
+        for name, count in wanted.items()
+        if name not in existing
+    ]
     if not new:
         return []
     for _name, future in admin.create_topics(new, operation_timeout=timeout).items():

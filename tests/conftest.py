@@ -23,7 +23,7 @@ from headrace.pipeline import SERVICES, LocalPipeline, settings_env
 from headrace.reconciliation import Counts
 from headrace.report_view import current_counts
 from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_topics
+from headrace.topics import Topics, ensure_pipeline_topics
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +72,7 @@ def make_settings(bootstrap: str, tmp_path: Path) -> Callable[..., CommonSetting
             catalog_url=str(tmp_path / "catalog.sqlite"),
             gcs_endpoint=gcs_endpoint,
         )
-        ensure_topics(kafka_clients.admin(bootstrap), Topics(prefix).partitions())
+        ensure_pipeline_topics(kafka_clients.admin(bootstrap), Topics(prefix))
         warehouse.migrate(warehouse.connect(common))
         return common
 

@@ -8,6 +8,10 @@ bounds are checked afterwards against the clock the caller passes in. Only a val
 takes the slow path, which checks every field on its own so one rejection lists all that is wrong.
 Valid events leave as one Arrow table (time bounds are checked on its column), ready for the
 column-wise Avro encoder: nothing after the decode runs once per event.
+
+Both steps are isolated (headrace/poison.py): should a record the checks passed still make a
+step fail, the batch is split until that record is found, and it is rejected as UNPROCESSABLE
+while the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,10 +30,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headrace import avro_columns, wire_format
+from headrace import avro_columns, poison, wire_format
 from headrace.contract import Contract, TimeBounds
+from headrace.crash_points import poison_point
 from headrace.envelope import Problem
 from headrace.schema_registry import Registry, UnknownSchemaId
+
+STAGE = "validator"
 
 
 @dataclass
@@ -43,6 +51,15 @@ class Outcome:
     def valid(self) -> list[tuple[int, dict[str, Any]]]:
         """(input index, record) of every valid event, as Python objects (not for hot paths)."""
         return list(zip(self.rows, self.table.to_pylist(), strict=True))
+
+
+@dataclass
+class Encoded:
+    """The Confluent frames of a batch's valid events, and every rejection of the batch."""
+
+    rows: list[int]  # the input index of each frame
+    frames: list[bytes]
+    rejected: list[tuple[int, list[Problem]]]
 
 
 _AT = re.compile(r" - at `\$\.?([^`\[]*)[^`]*`")
@@ -61,6 +78,9 @@ _CLASSIFY = (
 )
 # Control bytes JSON text never starts with: a binary frame whose magic byte is wrong.
 _JSON_WHITESPACE = frozenset(b" \t\r\n")
+# Arrays and objects nested deeper than Python's decoders follow (about 1,000 levels, its
+# recursion limit): no event of a contract's shape comes near it.
+_TOO_DEEP = Problem("SIZE", None, "JSON nested too deeply (more than about 1,000 levels)")
 # Epoch values by magnitude: what a number sent as a timestamp most likely meant.
 _EPOCH_UNITS = ((1e11, "seconds"), (1e14, "milliseconds"), (1e17, "microseconds"))
 
@@ -91,8 +111,63 @@ class Validator:
         # msgspec orders a Struct's fields its own way (required first): map them to the schema's.
         order = contract.struct.__struct_fields__
         self._columns = [order.index(f.name) for f in self.arrow_schema]
+        # A value and a valid row this validator took before: the canaries of poison.isolate.
+        self._good_value: list[tuple[int, bytes | None]] = []
+        self._good_row: list[tuple[pa.Table, int]] = []
 
     def validate(self, values: list[bytes | None], now: datetime) -> Outcome:
+        """Check every value; a value the checks pass but a later step of this batch cannot
+        take is rejected as UNPROCESSABLE (isolated), never raised."""
+        done, isolated = poison.isolate(
+            list(enumerate(values)),
+            lambda piece: self._validate_piece(piece, now),
+            STAGE,
+            self._good_value,
+        )
+        rows = [i for outcome in done for i in outcome.rows]
+        rejected = [r for outcome in done for r in outcome.rejected]
+        rejected += [(x.item[0], [x.problem]) for x in isolated]
+        rejected.sort(key=lambda r: r[0])
+        tables = [o.table for o in done if o.table.num_rows]
+        table = pa.concat_tables(tables) if tables else self.arrow_schema.empty_table()
+        if rows:
+            self._good_value = [(-1, values[rows[0]])]
+        return Outcome(rows, table, rejected)
+
+    def encode(self, outcome: Outcome, schema_id: int) -> Encoded:
+        """The frames of the outcome's valid events (`schema_id` is the contract's schema).
+
+        A row that cannot be encoded is isolated and rejected as UNPROCESSABLE.
+        """
+        table, schema = outcome.table, self.contract.avro_schema
+
+        def attempt(piece: Sequence[tuple[pa.Table, int]]) -> tuple[list[int], list[bytes]]:
+            ks = [k for _, k in piece]
+            whole = piece[0][0] is table and len(ks) == table.num_rows
+            rows = piece[0][0] if whole else piece[0][0].take(ks)
+            return ks, avro_columns.frames(rows, schema, schema_id)
+
+        items = [(table, k) for k in range(table.num_rows)]
+        done, isolated = poison.isolate(items, attempt, STAGE, self._good_row)
+        rows = [outcome.rows[k] for ks, _ in done for k in ks]
+        frames = [f for _, fs in done for f in fs]
+        rejected = outcome.rejected + [(outcome.rows[x.item[1]], [x.problem]) for x in isolated]
+        rejected.sort(key=lambda r: r[0])
+        if table.num_rows:
+            self._good_row = [(table.slice(0, 1), 0)]
+        return Encoded(rows, frames, rejected)
+
+    def _validate_piece(self, piece: Sequence[tuple[int, bytes | None]], now: datetime) -> Outcome:
+        """`_validate` of some of the batch's values, with the batch's indices."""
+        outcome = self._validate([v for _, v in piece], now)
+        index = [i for i, _ in piece]
+        return Outcome(
+            [index[k] for k in outcome.rows],
+            outcome.table,
+            [(index[k], problems) for k, problems in outcome.rejected],
+        )
+
+    def _validate(self, values: list[bytes | None], now: datetime) -> Outcome:
         rows: list[int] = []
         events: list[msgspec.Struct] = []
         rejected: list[tuple[int, list[Problem]]] = []
@@ -103,6 +178,7 @@ class Validator:
             else:
                 rows.append(i)
                 events.append(result)
+        poison_point(STAGE, (values[i] for i in rows))
         table = self._table(events)
         table, rows = self._check_time_bounds(table, rows, rejected, now)
         rejected.sort(key=lambda r: r[0])
@@ -167,6 +243,8 @@ class Validator:
             return self._explain_json(value, now) or [classify(exc)]
         except msgspec.DecodeError:
             return self._explain_json(value, now) or [Problem("PARSE", None, "not JSON")]
+        except RecursionError:
+            return [_TOO_DEEP]
         return event
 
     def _framed(self, value: bytes, now: datetime) -> msgspec.Struct | list[Problem]:
@@ -198,6 +276,8 @@ class Validator:
             obj = json.loads(value)
         except ValueError as exc:
             return [Problem("PARSE", None, f"not JSON: {exc}")]
+        except RecursionError:
+            return [_TOO_DEEP]
         if obj is None:
             return [Problem("EMPTY", None, "JSON null")]
         if not isinstance(obj, dict):

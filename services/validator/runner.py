@@ -15,7 +15,7 @@ from typing import cast
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from headrace import avro_columns, envelope, kafka_clients, lag_metrics, metrics
+from headrace import envelope, kafka_clients, lag_metrics, metrics, poison
 from headrace.consumer_loop import (
     BatchPolicy,
     ConsumerLoop,
@@ -29,7 +29,7 @@ from headrace.crash_points import crash_point
 from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.topics import ERROR_MESSAGE_MAX_BYTES, Topics
 from services.validator.config import ValidatorSettings
 from services.validator.core import Validator
 
@@ -99,12 +99,10 @@ class ValidatorHandler:
     def _transact(self, consumer: Consumer, messages: list[Message]) -> None:
         validator = self._current_validator()
         outcome = validator.validate([m.value() for m in messages], datetime.now(UTC))
-        contract = validator.contract
-        schema_id = self.registry.id_of(contract.schema_file)
-        frames = avro_columns.frames(outcome.table, contract.avro_schema, schema_id)
+        encoded = validator.encode(outcome, self.registry.id_of(validator.contract.schema_file))
         self.producer.begin_transaction()
         produce, validated = self.producer.produce, self.topics.validated
-        for i, frame in zip(outcome.rows, frames, strict=True):
+        for i, frame in zip(encoded.rows, encoded.frames, strict=True):
             m = messages[i]
             # Key, partition and raw's arrival time (reconciliation by day) travel on; raw's
             # headers do not: they stay in the raw zone (joined by transaction_id), and copying
@@ -116,7 +114,7 @@ class ValidatorHandler:
                 partition=cast(int, m.partition()),  # a consumed message has one
                 timestamp=m.timestamp()[1],
             )
-        for i, problems in outcome.rejected:
+        for i, problems in encoded.rejected:
             m = messages[i]
             env = envelope.build(
                 problems,
@@ -137,11 +135,14 @@ class ValidatorHandler:
             commit_transaction(self.producer)
         crash_point("validator.after_commit")
         metrics.EVENTS_IN.labels(SERVICE, self.topics.raw).inc(len(messages))
-        metrics.EVENTS_OUT.labels(SERVICE, self.topics.validated).inc(len(outcome.rows))
-        metrics.EVENTS_OUT.labels(SERVICE, self.topics.error).inc(len(outcome.rejected))
+        metrics.EVENTS_OUT.labels(SERVICE, self.topics.validated).inc(len(encoded.rows))
+        metrics.EVENTS_OUT.labels(SERVICE, self.topics.error).inc(len(encoded.rejected))
         # Counted only once the transaction committed: an aborted batch is consumed again.
-        for reason, n in Counter(problems[0].reason for _, problems in outcome.rejected).items():
+        for reason, n in Counter(problems[0].reason for _, problems in encoded.rejected).items():
             metrics.EVENTS_REJECTED.labels(SERVICE, reason).inc(n)
+        metrics.ISOLATED_RECORDS.labels(SERVICE).inc(
+            sum(problems[0].reason == poison.REASON for _, problems in encoded.rejected)
+        )
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
 
@@ -151,7 +152,10 @@ def build(
     topics = Topics(common.topic_prefix)
     consumer = kafka_clients.service_consumer(common, own)
     producer = kafka_clients.transactional_producer(
-        common.bootstrap_servers, f"{own.group_id}-{common.instance_id}"
+        common.bootstrap_servers,
+        f"{own.group_id}-{common.instance_id}",
+        # An envelope is larger than the raw message it carries (topics.ERROR_MESSAGE_MAX_BYTES).
+        **{"message.max.bytes": ERROR_MESSAGE_MAX_BYTES + 64 * 1024},
     )
     contracts = ContractWatcher(common.schemas_dir)
     handler = ValidatorHandler(producer, topics, contracts, registry_for(common))

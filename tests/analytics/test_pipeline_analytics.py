@@ -24,7 +24,7 @@ from headrace.pipeline import LocalPipeline
 from headrace.reconciliation import Counts
 from headrace.sample_events import generate
 from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_topics
+from headrace.topics import Topics, ensure_pipeline_topics
 from services.producer.runner import replay
 from tests.analytics.conftest import VENV_BIN
 from tests.analytics.recompute import mart_mismatches, snapshot_mismatches
@@ -96,7 +96,7 @@ def _settings(bootstrap: str, home: Path) -> CommonSettings:
         bucket_url=str(home / "bucket"),
         catalog_url=str(home / "catalog.sqlite"),
     )
-    ensure_topics(kafka_clients.admin(bootstrap), Topics(prefix).partitions())
+    ensure_pipeline_topics(kafka_clients.admin(bootstrap), Topics(prefix))
     warehouse.migrate(warehouse.connect(common))
     return common
 

@@ -205,6 +205,8 @@ def test_topics_are_strimzi_kafka_topics_with_the_codes_partitions(overlay: str)
     topics = Topics(config(overlay)["HEADRACE_TOPIC_PREFIX"])
     declared = {t["spec"]["topicName"]: t for t in of_kind(build(overlay), "KafkaTopic").values()}
     assert {n: t["spec"]["partitions"] for n, t in declared.items()} == topics.partitions()
+    for name, wanted in topics.configs().items():
+        assert wanted.items() <= declared[name]["spec"]["config"].items()
     clusters = {t["metadata"]["labels"]["strimzi.io/cluster"] for t in declared.values()}
     assert len(clusters) == 1
     (cluster,) = clusters

@@ -40,7 +40,7 @@ from headrace.pipeline_lag import StageLag, stage_lags
 from headrace.reconciliation import Counts, count
 from headrace.sample_events import generate
 from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_topics
+from headrace.topics import Topics, ensure_pipeline_topics
 from tests.faults.gcs_bucket import GcsBucket
 from tests.faults.gcs_fault_proxy import MODES as BUCKET_MODES
 
@@ -195,8 +195,8 @@ class FaultSuite:
         if self.gcs:
             self.gcs.start()
         self.broker.start()
-        ensure_topics(
-            kafka_clients.admin(self.infra.bootstrap), Topics(self.common.topic_prefix).partitions()
+        ensure_pipeline_topics(
+            kafka_clients.admin(self.infra.bootstrap), Topics(self.common.topic_prefix)
         )
         warehouse.migrate(warehouse.connect(self.common))
         self.pipeline.start()

@@ -184,3 +184,57 @@ def test_sample_generator_bad_kinds_get_the_promised_reason(
     event = good_event(random.Random(1), 7, NOW, [123456789012])
     [(_, problems)] = validator.validate([make_bad(event)], NOW).rejected
     assert problems[0].reason == reason
+
+
+def spoil_text(**changes: object) -> bytes:
+    """`spoil` through the standard library's JSON, which writes integers of any size."""
+    return json.dumps({**GOOD, **changes}).encode()
+
+
+DEEP = b"[" * 20_000 + b"]" * 20_000
+
+
+@pytest.mark.parametrize(
+    ("value", "reason", "field"),
+    [
+        (spoil_text(transaction_id=2**63 + 5), "RANGE", "transaction_id"),
+        (spoil_text(transaction_id=10**30), "RANGE", "transaction_id"),
+        (spoil_text(amount=1e39), "RANGE", "amount"),
+        (spoil_text()[:-1] + b', "deep": ' + DEEP + b"}", "SIZE", None),
+        (DEEP, "SIZE", None),
+    ],
+    ids=["int64+5", "1e30", "float32-max", "deep-unknown-field", "deep-document"],
+)
+def test_values_no_later_step_could_take_are_rejected(
+    validator: Validator, value: bytes, reason: str, field: str | None
+) -> None:
+    outcome = validator.validate([orjson.dumps(GOOD), value, orjson.dumps(GOOD)], NOW)
+    assert outcome.rows == [0, 2]
+    ((index, problems),) = outcome.rejected
+    assert index == 1 and problems[0].reason == reason
+    if field:
+        assert problems[0].field == field
+
+
+def test_a_record_the_columnar_step_fails_on_is_isolated(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.validator.core as core
+
+    real = core.Validator._table
+
+    def table(self: Validator, events: list[object]) -> object:
+        if any(getattr(e, "source_system", None) == "poison" for e in events):
+            raise OverflowError("int too big to convert")
+        return real(self, events)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(core.Validator, "_table", table)
+    values = [spoil(transaction_id=i + 1) for i in range(50)]
+    values[17] = spoil(transaction_id=18, source_system="poison")
+    outcome = validator.validate(values, NOW)
+    assert outcome.rows == [i for i in range(50) if i != 17]
+    ((index, problems),) = outcome.rejected
+    assert index == 17 and problems[0].reason == "UNPROCESSABLE"
+    assert "OverflowError" in problems[0].message
+    encoded = validator.encode(outcome, 1)
+    assert encoded.rows == outcome.rows and len(encoded.frames) == 49
