@@ -9,13 +9,18 @@ deletes the files at or after the committed offset that crashed writers left (se
 from __future__ import annotations
 
 import base64
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
+
+from headrace import poison
+from headrace.crash_points import poison_point
+from headrace.envelope import Problem, as_dicts
+from headrace.zone_files import day_folder, file_name
+
+STAGE = "stager"
 
 
 class Record(NamedTuple):  # a tuple, not a dataclass: one is built per event on the hot path
@@ -33,6 +38,7 @@ class StagedFile:
     path: str
     data: bytes
     records: int
+    isolated: int = 0  # records written as an UNPROCESSABLE line (see `_file`)
 
 
 def text_or_base64(data: bytes | None, name: str) -> dict[str, Any]:
@@ -66,33 +72,6 @@ def raw_line(r: Record) -> dict[str, Any]:
     return line
 
 
-_NAME = re.compile(
-    r"(?P<topic>[^/]+)\.p(?P<partition>\d{3,})\.o(?P<first>\d{20})-(?P<last>\d{20})"
-    r"\.(?P<writer>[\w-]+)\.jsonl$"
-)
-
-
-@dataclass(frozen=True)
-class StagedName:
-    topic: str
-    partition: int
-    first: int
-    last: int
-    writer: str
-
-
-def parse_name(path: str) -> StagedName | None:
-    m = _NAME.search(path.rsplit("/", 1)[-1])
-    if m is None:
-        return None
-    g = m.groupdict()
-    return StagedName(g["topic"], int(g["partition"]), int(g["first"]), int(g["last"]), g["writer"])
-
-
-def safe_writer(instance_id: str) -> str:
-    return re.sub(r"[^\w-]", "_", instance_id)
-
-
 def stage(
     zone: str, records: list[Record], to_line: Callable[[Record], dict[str, Any]], writer: str
 ) -> Iterator[StagedFile]:
@@ -102,18 +81,48 @@ def stage(
     for r in records:
         groups.setdefault((r.topic, r.partition), []).append(r)
     for rs in groups.values():
-        yield _file(zone, rs, to_line, safe_writer(writer))
+        yield _file(zone, rs, to_line, writer)
 
 
 def _file(
     zone: str, rs: list[Record], to_line: Callable[[Record], dict[str, Any]], writer: str
 ) -> StagedFile:
+    """One file's lines. A record whose line cannot be built is isolated and kept as an
+    UNPROCESSABLE line with its bytes (`unprocessable_line`): the zone still holds every record.
+    """
     first = rs[0]
-    day = datetime.fromtimestamp(first.timestamp_ms / 1000, UTC).strftime("%Y-%m-%d")
-    last = rs[-1].offset
-    name = f"{first.topic}.p{first.partition:03d}.o{first.offset:020d}-{last:020d}.{writer}.jsonl"
-    path = f"{zone}/date={day}/{name}"
-    return StagedFile(path, _json_lines(to_line(r) for r in rs), len(rs))
+    name = file_name(first.topic, first.partition, first.offset, rs[-1].offset, writer)
+    path = f"{day_folder(zone, first.timestamp_ms)}/{name}"
+
+    def lines(piece: Sequence[Record]) -> bytes:
+        poison_point(STAGE, (r.value for r in piece))
+        return _json_lines(to_line(r) for r in piece)
+
+    def kept(x: poison.Isolated[Record]) -> bytes:
+        return orjson.dumps(unprocessable_line(x.item, x.problem), option=orjson.OPT_APPEND_NEWLINE)
+
+    parts, isolated = poison.isolate(rs, lines, STAGE, settle=kept)
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
+    return StagedFile(path, data, len(rs), len(isolated))
+
+
+def unprocessable_line(r: Record, problem: Problem) -> dict[str, Any]:
+    """The line of a record the stager could not write as usual: where it was, its bytes, why.
+
+    Built from the record's numbers and bytes only (as text or base64), so it cannot fail.
+    """
+    return {
+        "topic": r.topic,
+        "partition": r.partition,
+        "offset": r.offset,
+        "timestamp_ms": r.timestamp_ms,
+        **text_or_base64(r.key, "key"),
+        "headers": {},
+        **text_or_base64(r.value, "value"),
+        "reason": problem.reason,
+        "stage": STAGE,
+        "problems": as_dicts([problem]),
+    }
 
 
 def _json_lines(objs: Iterable[dict[str, Any]]) -> bytes:

@@ -24,27 +24,36 @@ from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from headrace.wire_format import WireFormatError
+from headrace.zone_files import parse_name
 from services.stager.config import StagerSettings
-from services.stager.core import Record, parse_name, raw_line, stage, text_or_base64
+from services.stager.core import Record, raw_line, stage, text_or_base64
 
 log = logging.getLogger(__name__)
 SERVICE = "stager"
+UNREADABLE_HEADERS = "headrace.unreadable_headers"
 
 
 def error_line(r: Record, registry: Registry) -> dict[str, Any]:
-    """An error-zone line: the envelope as JSON, the original bytes readable where possible."""
+    """An error-zone line: the envelope as JSON, the original bytes readable where possible.
+
+    A record of the error topic that is not an envelope (another schema, damaged bytes, a
+    producer other than headrace's) is kept as the raw record, marked `undecodable_envelope`.
+    """
     try:
         env = registry.decode(r.value or b"")
-    except (WireFormatError, LookupError, ValueError, EOFError):
+        original = env.pop("original")
+        env["rejected_at"] = env["rejected_at"].isoformat()
+    except (WireFormatError, LookupError, ValueError, EOFError, TypeError, AttributeError):
         return {**raw_line(r), "undecodable_envelope": True}
-    original = env.pop("original")
-    env["rejected_at"] = env["rejected_at"].isoformat()
     return {**env, **text_or_base64(original, "original"), "error_offset": r.offset}
 
 
 def to_record(m: Message) -> Record:
     topic, partition, offset = position(m)
-    consumed = m.headers()
+    try:
+        consumed = m.headers()
+    except UnicodeDecodeError:  # a header name that is not UTF-8 (any client may send one)
+        consumed = [(UNREADABLE_HEADERS, b"header names are not UTF-8")]
     assert not isinstance(consumed, dict)  # consumed messages carry a list (or None)
     headers = (
         [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in consumed]
@@ -93,9 +102,11 @@ class StagerHandler:
                 stage("error", errors, lambda r: error_line(r, self.registry), self.writer),
             )
             written: list[str] = []
+            isolated = 0
             for f in files:
                 self.bucket.write_atomic(f.path, f.data)
                 written.append(f.path)
+                isolated += f.isolated
                 metrics.zone_written(SERVICE, f.path.split("/")[0], len(f.data), 1, f.records)
                 crash_point("stager.after_first_file")
             crash_point("stager.before_commit")
@@ -110,6 +121,7 @@ class StagerHandler:
                 return
         for topic, zone in ((self.topics.raw, raw), (self.topics.error, errors)):
             metrics.EVENTS_IN.labels(SERVICE, topic).inc(len(zone))
+        metrics.ISOLATED_RECORDS.labels(SERVICE).inc(isolated)
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
 
