@@ -3,7 +3,8 @@ LF or CRLF line endings, quoted fields may hold commas and line breaks).
 
 The header names the JSON fields: each name is trimmed, lower-cased, and inner runs of spaces
 become one `_` ("  Transaction ID" -> "transaction_id"). Two columns with the same name after
-that, or a column without a name, make the file unreadable.
+that, a column without a name, or a header that names no field of the contract (a file without
+a header line, whose first event would be taken for one) make the file unreadable.
 
 pyarrow parses the file (in C++) in both passes. Its errors do not say where in the file they
 are, so when the check fails, Python's csv module re-reads the file to find the physical line
@@ -64,6 +65,14 @@ def check(path: Path, kinds: dict[str, Kind]) -> Layout:
         raise OperatorError(f"{path}: {_locate(path, len(header)) or exc}") from None
     if _odd_quotes(path) and (problem := _locate(path, len(header))):
         raise OperatorError(f"{path}: {problem}")
+    if kinds and not kinds.keys() & set(names):
+        # A file without a header row: its first event would become the header and every other
+        # event would miss every field. Refused, since no header names none of the fields.
+        raise OperatorError(
+            f"{path}: line 1 (the header) names no field of the contract "
+            f"({', '.join(list(kinds)[:4])}, ...); the first line of a CSV file names its "
+            "columns: add a header line"
+        )
     return Layout(header, names, kinds, rows)
 
 

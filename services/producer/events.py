@@ -41,16 +41,27 @@ def key_of(transaction_id: Any) -> bytes | None:
 
 
 def key_of_json(value: bytes) -> bytes | None:
-    """The key of a JSON message, or None when it is not a JSON object with a transaction_id."""
+    """The key of a JSON message, or None when it is not a JSON object with a transaction_id.
+
+    Never raises: whatever the bytes, the message is published and the validator judges it.
+    """
     try:
-        return key_of(_key_decoder.decode(value).transaction_id)
+        return parse_object(value)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
 
 
 def parse_object(value: bytes) -> bytes | None:
     """The key of a JSON object; msgspec.DecodeError/ValidationError if `value` is not one."""
-    return key_of(_key_decoder.decode(value).transaction_id)
+    try:
+        return key_of(_key_decoder.decode(value).transaction_id)
+    except RecursionError:
+        # msgspec follows nesting on the C stack up to Python's recursion limit (about 1,000
+        # levels; the validator rejects such events as SIZE).
+        raise msgspec.DecodeError(TOO_DEEP) from None
+
+
+TOO_DEEP = "JSON nested too deeply (more than about 1,000 levels)"
 
 
 def _json_default(value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from services.producer.events import MAX_EVENT_BYTES, RawEvent, parse_object
+from services.producer.events import MAX_EVENT_BYTES, TOO_DEEP, RawEvent, parse_object
 
 MAX_PROBLEMS = 20  # listed in a 400 answer; the count says how many there were in all
 
@@ -61,6 +61,8 @@ def _array(text: bytes) -> list[RawEvent]:
         items = msgspec.json.decode(text, type=list[msgspec.Raw])
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise BadBody([f"body: not a JSON array: {exc}"]) from None
+    except RecursionError:
+        raise BadBody([f"body: {TOO_DEEP}"]) from None
     if not items:
         raise BadBody(["body: an empty array; send at least one event"])
     events, problems = [], []
@@ -69,7 +71,10 @@ def _array(text: bytes) -> list[RawEvent]:
         if not value.startswith(b"{"):
             problems.append(f"item {number}: not a JSON object")
             continue
-        events.append(RawEvent(value, parse_object(value), number))
+        try:
+            events.append(RawEvent(value, parse_object(value), number))
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            problems.append(f"item {number}: not a JSON object ({exc})")
     if problems:
         raise BadBody(problems)
     return events

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from aiohttp import web
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from headrace import kafka_clients, metrics
+from headrace.service_http import Heartbeat
 from services.producer.config import ProducerSettings
 from services.producer.events import RawEvent
 from services.producer.http_body import BadBody, EventTooLarge, split_body
@@ -28,6 +30,8 @@ from services.producer.idempotency import IdempotencyKeys, Seen
 SERVICE = "producer"
 MAX_KEY_LENGTH = 255
 _POLL_SECONDS = 0.1
+
+log = logging.getLogger(__name__)
 
 
 def ingest_producer(bootstrap: str, own: ProducerSettings, **overrides: Any) -> Producer:
@@ -57,10 +61,12 @@ class Acks:
 
 
 class Poller:
-    """Serves the producer's delivery callbacks on a thread of its own."""
+    """Serves the producer's delivery callbacks on a thread of its own, beating `heartbeat` on
+    every turn: what keeps the producer alive is this loop, busy or idle."""
 
-    def __init__(self, producer: Producer) -> None:
+    def __init__(self, producer: Producer, heartbeat: Heartbeat) -> None:
         self._producer, self._stop = producer, threading.Event()
+        self._heartbeat = heartbeat
         self._thread = threading.Thread(target=self._run, daemon=True, name="kafka-poll")
 
     def start(self) -> None:
@@ -73,6 +79,7 @@ class Poller:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(_POLL_SECONDS)
+            self._heartbeat.beat()
 
 
 def _answer(
@@ -145,6 +152,10 @@ class Ingest:
             return _answer("bad_request", 400, problems), 0
         except EventTooLarge as exc:
             return _answer("too_large", 413, {"error": str(exc)}), 0
+        except Exception as exc:  # whatever a body does to the parsers is the body's fault
+            log.warning("a request body failed to parse: %r", exc)
+            unreadable = {"error": f"body not accepted; nothing was published: {exc!r}"[:500]}
+            return _answer("bad_request", 400, unreadable), 0
         started = time.monotonic()
         error = await self._publish(events, headers)
         if error is not None:

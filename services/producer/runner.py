@@ -149,12 +149,17 @@ def serve() -> None:
     )
 
 
+POLLER_MAX_SILENCE_SECONDS = 60.0
+
+
 def ingest_app(producer: Producer, topic: str, own: ProducerSettings) -> web.Application:
     """/v1/events with /healthz, /readyz and /metrics; the producer is polled and flushed."""
-    heartbeat = Heartbeat(max_silence=float("inf"))
+    # /healthz reads "main loop last turned 0.1s ago" while the delivery poller runs, idle or
+    # not, and fails if it stops: requests wait on the deliveries it serves.
+    heartbeat = Heartbeat(max_silence=POLLER_MAX_SILENCE_SECONDS)
     app = build_app(heartbeat, lambda: (True, "accepting events"), own.max_request_bytes)
     add_routes(app, Ingest(producer, topic, own))
-    poller = Poller(producer)
+    poller = Poller(producer, heartbeat)
 
     async def start(_: web.Application) -> None:
         poller.start()

@@ -133,7 +133,20 @@ def test_too_large_and_bad_bodies_publish_nothing(endpoint: Endpoint) -> None:
     assert reply.body["problem_count"] == 2
 
     assert endpoint.post(b"not json").status == 400
+    deep = b"[" * 30_000 + b"]" * 30_000  # under the 64 KiB limit of this endpoint
+    for body in (deep, b'{"transaction_id": 1, "x": ' + deep + b"}", b"[" + deep + b"]"):
+        reply = endpoint.post(body)
+        assert reply.status == 400 and "nested too deeply" in str(reply.body), reply.body
     assert endpoint.raw_values(0, wait=2.0) == []
+
+
+def test_healthz_of_an_idle_producer_reads_as_alive(endpoint: Endpoint) -> None:
+    time.sleep(1.5)  # idle: no request since it started
+    url = endpoint.url.replace("/v1/events", "/healthz")
+    with urllib.request.urlopen(url, timeout=10) as r:
+        status, text = r.status, r.read().decode()
+    assert status == 200
+    assert float(text.split("last turned ")[1].split("s ago")[0]) < 1.0, text
 
 
 def test_a_retry_with_the_same_idempotency_key_publishes_once(endpoint: Endpoint) -> None:

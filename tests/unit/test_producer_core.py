@@ -322,3 +322,30 @@ def test_idempotency_keys_window_in_flight_and_reuse() -> None:
         keys.begin(other, b"x")
         keys.finish(other, 1)
     assert len(keys) == 2 and keys.begin("k", b"body2") == (Seen.NEW, 0)  # pushed out
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_a_line_nested_100000_levels_deep_is_published_unkeyed(tmp_path: Path) -> None:
+    f = tmp_path / "deep.jsonl"
+    f.write_bytes(b'{"transaction_id": 1}\n' + b'{"x": ' + DEEP + b"}\n" + DEEP + b"\n")
+    open_file(f)
+    got = [(e.key, e.row) for b in read_batches(f) for e in b]
+    assert got == [(b"1", 1), (None, 2), (None, 3)]
+
+
+@pytest.mark.parametrize("body", [DEEP, b'{"x": ' + DEEP + b"}", b"[" + DEEP + b"]"])
+def test_http_body_nested_too_deeply_is_a_bad_body(body: bytes) -> None:
+    with pytest.raises(BadBody, match="nested too deeply"):
+        split_body(body)
+
+
+def test_csv_without_a_header_line_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "no-header.csv"
+    f.write_text(
+        "1,10.5,0.2,COMPLETED,pos,123456789012,CHECKING,EU,2026-11-20T10:00:00Z\n"
+        "2,11.5,0.3,COMPLETED,pos,123456789012,CHECKING,EU,2026-11-20T10:00:00Z\n"
+    )
+    with pytest.raises(OperatorError, match=r"names no field of the contract.*add a header line"):
+        open_file(f)
