@@ -103,3 +103,44 @@ def test_interactive_shell_reads_statements_until_end_of_input(lake: Lake) -> No
     assert "read-only" in done.stderr  # the INSERT failed, the shell went on
     assert "hourly_volume,BASE TABLE" in lines and "transaction_view,VIEW" in lines
     assert lines[-2:] == ["summed", "700"]
+
+
+# The design's own queries, as analysts wrote them against it: they must run unmodified.
+DESIGN_FLATTENED_VIEW = """
+SELECT f.transaction_id, f.amount, f.processing_duration, f.status, f.load_timestamp,
+       t.year, t.month, t.day, t.weekday,
+       a.masked_account_number, a.account_type, a.customer_region
+FROM transaction_fact f
+JOIN time_dimension t ON f.time_id = t.time_id
+JOIN account_dimension a ON f.account_id = a.account_id
+"""
+DESIGN_VIEW_COLUMNS = (
+    "transaction_id, amount, processing_duration, status, load_timestamp, year, month, day, "
+    "weekday, masked_account_number, account_type, customer_region"
+)
+DESIGN_SUMMARY = """
+SELECT year, month, day, customer_region, txn_count, total_amount, avg_processing_duration
+FROM transaction_daily_summary
+ORDER BY year, month, day, customer_region
+"""
+DESIGN_TABLES = {
+    "transaction_fact": "transaction_id, amount, processing_duration, status, source_system, "
+    "load_timestamp, time_id, account_id",
+    "time_dimension": "time_id, year, quarter, month, day, weekday, is_weekend",
+    "account_dimension": "account_id, masked_account_number, account_type, customer_region",
+}
+
+
+def test_the_designs_queries_run_unmodified(lake: Lake) -> None:
+    lake.load("b1", 2_000, first_id=1, first_day=0, days=5)
+    lake.refresh()
+    flattened = lake.con.execute(DESIGN_FLATTENED_VIEW).fetchall()
+    view = lake.con.execute(f"SELECT {DESIGN_VIEW_COLUMNS} FROM transaction_view").fetchall()
+    assert len(flattened) == 2_000 and sorted(view) == sorted(flattened)
+    assert all(r[9].startswith("********") and len(r[9]) == 12 for r in view)
+    summary = lake.con.execute(DESIGN_SUMMARY).fetchall()
+    assert sum(r[4] for r in summary) == 2_000
+    for table, columns in DESIGN_TABLES.items():
+        lake.con.execute(f"SELECT {columns} FROM {table} LIMIT 1").fetchall()
+    done = headrace_sql(lake, "SELECT count(DISTINCT masked_account_number) FROM transaction_view")
+    assert done.returncode == 0, done.stderr
