@@ -17,6 +17,9 @@ import os
 import signal
 from collections.abc import Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 ENV = "HEADRACE_CRASH_AT"
 
 # Every point, with the moment it stands for. The fault suite hits each one.
@@ -78,3 +81,12 @@ def poison_point(service: str, values: Iterable[bytes | None]) -> None:
     marker = _POISON[1]
     if any(marker in v for v in values if v):
         raise InjectedPoison(f"{POISON_ENV}: a record holds the marker {marker.decode()!r}")
+
+
+def poison_rows(service: str, strings: pa.ChunkedArray) -> None:
+    """`poison_point` for a step that holds a column of strings rather than the records' bytes."""
+    if _POISON is None or _POISON[0] != service:
+        return
+    marker = _POISON[1].decode()
+    if pc.any(pc.match_substring(strings, marker)).as_py():
+        raise InjectedPoison(f"{POISON_ENV}: a record holds the marker {marker!r}")

@@ -7,6 +7,7 @@ acknowledged event must be on raw).
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from headrace import kafka_clients, warehouse
 from headrace.bucket import Bucket
+from headrace.schema_registry import registry_for
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 
@@ -90,6 +92,7 @@ class Checker:
         self.topics = Topics(common.topic_prefix)
         self.bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
         self.ack_log = ack_log
+        self.registry = registry_for(common)
 
     def run(self) -> list[Verdict]:
         try:
@@ -99,6 +102,10 @@ class Checker:
         bootstrap = self.common.bootstrap_servers
         self.raw = read_topic(bootstrap, self.topics.raw)
         self.errors = zone_records(self.bucket, "error")
+        # Records the loader rejected (stage `loader`) left raw and validated as valid events:
+        # they count where loaded events count, by the transaction id of their frame.
+        self.loader_errors = [e for e in self.errors if e.get("stage") == "loader"]
+        self.raw_errors = [e for e in self.errors if e.get("stage") != "loader"]
         self.raw_zone = Counter(
             (r["partition"], r["offset"]) for r in zone_records(self.bucket, "raw")
         )
@@ -130,7 +137,7 @@ class Checker:
         unstaged = raw.keys() - self.raw_zone.keys()
         if unstaged:
             problems.append(f"{len(unstaged)} raw events missing from the raw zone")
-        rejected = {(e["source_partition"], e["source_offset"]) for e in self.errors}
+        rejected = {(e.get("source_partition"), e.get("source_offset")) for e in self.raw_errors}
         if not rejected <= raw.keys():
             problems.append(f"{len(rejected - raw.keys())} error records name no raw offset")
         expected = Counter(_transaction_id(v) for k, v in raw.items() if k not in rejected)
@@ -140,7 +147,7 @@ class Checker:
                 "SELECT transaction_id FROM transaction_fact UNION ALL "
                 "SELECT transaction_id FROM transaction_duplicate"
             ).fetchall()
-        )
+        ) + Counter(self._frame_id(e) for e in self.loader_errors)
         if expected != loaded:
             problems.append(
                 f"valid raw events {sum(expected.values())} vs fact+duplicates "
@@ -159,7 +166,10 @@ class Checker:
             "SELECT count(*) - count(DISTINCT (source_partition, source_offset)), "
             "count(*) - count(DISTINCT transaction_id) FROM transaction_fact"
         ).fetchone() or (0, 0)
-        keys = Counter((e["source_partition"], e["source_offset"]) for e in self.errors)
+        keys = Counter(
+            (e.get("source_topic"), e.get("source_partition"), e.get("source_offset"))
+            for e in self.errors
+        )
         dup_errors = sum(n - 1 for n in keys.values() if n > 1)
         dup_raw = sum(n - 1 for n in self.raw_zone.values() if n > 1)
         ok = dup_fact == (0, 0) and dup_errors == 0 and dup_raw == 0
@@ -213,10 +223,11 @@ class Checker:
             "SELECT (SELECT count(*) FROM transaction_fact) + "
             "(SELECT count(*) FROM transaction_duplicate)",
         )
-        ok = validated == loaded and errors == len(self.errors)
+        loaded += len(self.loader_errors)
+        ok = validated == loaded and errors == len(self.raw_errors)
         detail = (
-            f"validated {validated} vs loaded {loaded}; error topic {errors} vs "
-            f"error zone {len(self.errors)}"
+            f"validated {validated} vs loaded {loaded} (fact, duplicates, loader rejections); "
+            f"error topic {errors} vs error zone {len(self.raw_errors)}"
         )
         return Verdict("I4 no aborted reads", ok, detail)
 
@@ -275,6 +286,15 @@ class Checker:
             not incomplete,
             f"{len(incomplete)} of {len(self.errors)} records incomplete",
         )
+
+    def _frame_id(self, e: dict[str, Any]) -> int | None:
+        """The transaction id in a loader rejection's Confluent frame (None if it has none)."""
+        try:
+            record = self.registry.decode(base64.b64decode(e.get("original_base64") or ""))
+        except Exception:  # an undecodable frame is exactly what the loader may reject
+            return None
+        tid = record.get("transaction_id")
+        return tid if isinstance(tid, int) else None
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:

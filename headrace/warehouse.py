@@ -265,6 +265,13 @@ class Session:
             lambda: in_transaction(self.con, lambda: work(self.con)), on_retry=self.reconnect
         )
 
+    def trial(self, work: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
+        """`work` in a transaction that is rolled back: whether it would pass, with no effect.
+
+        DuckLake deletes the data files a rolled-back transaction wrote.
+        """
+        with_retries(lambda: rolled_back(self.con, lambda: work(self.con)), on_retry=self.reconnect)
+
     def reconnect(self) -> None:
         if self.on_retry is not None:
             self.on_retry()
@@ -285,6 +292,16 @@ def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
         with contextlib.suppress(duckdb.TransactionException):
             con.execute("ROLLBACK")
         raise
+
+
+def rolled_back(con: duckdb.DuckDBPyConnection, work: Callable[[], object]) -> None:
+    """BEGIN, work, ROLLBACK, whether `work` raises or not."""
+    con.execute("BEGIN")
+    try:
+        work()
+    finally:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:

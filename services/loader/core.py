@@ -7,7 +7,7 @@ account_id = keyed hash of the account number), so every replica computes the sa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,9 +75,22 @@ def unloaded(batch: pa.Table, ledger: dict[int, int]) -> pa.Table:
     return batch if keep.all() else batch.filter(pa.array(keep))
 
 
-def offset_ranges(batch: pa.Table) -> list[dict[str, Any]]:
-    """[{topic, partition, first_offset, last_offset}] of a batch, per partition."""
-    spans = batch.group_by(["source_topic", "source_partition"]).aggregate(
+def offset_ranges(
+    batch: pa.Table, also: Sequence[tuple[str, int, int]] = ()
+) -> list[dict[str, Any]]:
+    """[{topic, partition, first_offset, last_offset}] of a batch, per partition, taking in the
+    (topic, partition, offset) positions `also` (records it rejected)."""
+    positions = batch.select(["source_topic", "source_partition", "source_offset"])
+    if also:
+        extra = pa.table(
+            [
+                pa.array(column, f.type)
+                for column, f in zip(zip(*also, strict=True), positions.schema, strict=True)
+            ],
+            schema=positions.schema,
+        )
+        positions = pa.concat_tables([positions, extra])
+    spans = positions.group_by(["source_topic", "source_partition"]).aggregate(
         [("source_offset", "min"), ("source_offset", "max")]
     )
     rows = sorted(

@@ -5,14 +5,21 @@ load_batch lineage row and the offsets ledger entries. On assignment the consume
 ledger, so a crash anywhere before COMMIT replays the batch and a crash after it replays nothing.
 Rows at offsets the ledger already covers (another instance loaded them while this one was paused)
 are dropped inside the transaction. The Kafka commit afterwards only keeps lag metrics honest.
+
+No record stops the loader (headrace/poison.py). A frame that does not decode is isolated at
+once; a batch whose transaction fails on what it carries is landed again in rolled-back trial
+transactions, split until the records that fail alone are found, and then committed without
+them: the same transaction writes their error-zone files (services/loader/rejections.py) and
+moves the ledger past their offsets, so each still ends in exactly one place.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -22,10 +29,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from headrace import kafka_clients, lag_metrics, metrics, warehouse, warehouse_metrics
+from headrace import kafka_clients, lag_metrics, metrics, poison, warehouse, warehouse_metrics
 from headrace.bucket import Bucket
 from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets
-from headrace.crash_points import crash_point
+from headrace.crash_points import crash_point, poison_rows
+from headrace.envelope import Problem
 from headrace.pipeline_lag import ledger_offsets
 from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
@@ -33,6 +41,7 @@ from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.loader.config import LoaderSettings
 from services.loader.core import (
+    BATCH_SCHEMA,
     LAND_SQL,
     STAGE_SQL,
     decode_batch,
@@ -41,10 +50,13 @@ from services.loader.core import (
     unloaded,
 )
 from services.loader.id_snapshots import IdSnapshots
+from services.loader.rejections import Rejected
 from services.loader.seen_ids import SeenIds
 
 log = logging.getLogger(__name__)
 SERVICE = "loader"
+# A consumed message as the loader decodes it: (frame, partition, offset, timestamp in ms).
+Frame = tuple[bytes, int, int, int | None]
 MANIFEST_SCHEMA = "load_manifest.v1.avsc"
 
 
@@ -72,11 +84,15 @@ class LoaderHandler:
         salt: str,
         registry: Registry,
         snapshots: IdSnapshots | None = None,
+        bucket: Bucket | None = None,
     ) -> None:
         self.session, self.producer, self.topics = session, producer, topics
         self.group_id, self.instance, self.salt = group_id, instance, salt
-        self.registry = registry
+        self.registry, self.bucket = registry, bucket
         self.seen = SeenIds(topics.validated, snapshots)
+        # A frame and a row this loader took before: the canaries of poison.isolate.
+        self._good_frame: list[Frame] = []
+        self._good_row: pa.Table | None = None
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Revoked partitions left the assignment before this call; their ids are dropped.
@@ -99,24 +115,32 @@ class LoaderHandler:
     def handle(self, consumer: Consumer, messages: list[Message]) -> None:
         with metrics.BATCH_SECONDS.labels(SERVICE).time():
             batch_id = f"{self.instance}-{uuid.uuid4().hex[:16]}"
-            batch = decode_batch(
-                self.topics.validated,
-                [m.value() or b"" for m in messages],
-                [m.partition() for m in messages],
-                [m.offset() for m in messages],
-                [m.timestamp()[1] for m in messages],
-                self.registry.definition,
-            )
-            manifest = self.load(batch, batch_id)
+            frames: list[Frame] = [
+                (
+                    m.value() or b"",
+                    cast(int, m.partition()),
+                    cast(int, m.offset()),
+                    m.timestamp()[1],
+                )
+                for m in messages
+            ]
+            batch, rejected = self.decode(frames)
+            manifest = self.load(batch, batch_id, rejected, frames)
             crash_point("loader.after_commit")
             if manifest is not None:
                 # Counted after COMMIT: the transaction above may have run more than once.
                 metrics.EVENTS_OUT.labels(SERVICE, "transaction_fact").inc(manifest["rows"])
                 metrics.EVENTS_REJECTED.labels(SERVICE, "DUPLICATE").inc(manifest["duplicates"])
+                isolated = manifest.pop("rejected")
+                if isolated:
+                    metrics.EVENTS_OUT.labels(SERVICE, "error").inc(isolated)
+                    metrics.EVENTS_REJECTED.labels(SERVICE, poison.REASON).inc(isolated)
+                    metrics.ISOLATED_RECORDS.labels(SERVICE).inc(isolated)
                 manifest["files"] = batch_files(self.session.con, batch_id)
-                warehouse_metrics.batch_loaded(
-                    self.session.con, SERVICE, batch_id, newest_event_time(batch)
-                )
+                if manifest["rows"] or manifest["duplicates"]:
+                    warehouse_metrics.batch_loaded(
+                        self.session.con, SERVICE, batch_id, newest_event_time(batch)
+                    )
                 self._announce(manifest)
             crash_point("loader.after_manifest")
             commit_offsets(consumer, messages)
@@ -124,8 +148,46 @@ class LoaderHandler:
         metrics.EVENTS_IN.labels(SERVICE, self.topics.validated).inc(len(messages))
         metrics.LAST_PROGRESS.labels(SERVICE).set_to_current_time()
 
-    def load(self, batch: pa.Table, batch_id: str) -> dict[str, Any] | None:
-        """One warehouse transaction for the batch; its manifest, or None if nothing was new."""
+    def decode(self, frames: list[Frame]) -> tuple[pa.Table, list[Rejected]]:
+        """The frames as one BATCH_SCHEMA table; those that do not decode, rejected."""
+
+        def attempt(piece: Sequence[Frame]) -> pa.Table:
+            return decode_batch(
+                self.topics.validated,
+                [f for f, _, _, _ in piece],
+                [p for _, p, _, _ in piece],
+                [o for _, _, o, _ in piece],
+                [t for _, _, _, t in piece],
+                self.registry.definition,
+            )
+
+        tables, isolated = poison.isolate(frames, attempt, SERVICE, self._good_frame)
+        rejected = [self._rejected(x.item, x.problem) for x in isolated]
+        if isolated:  # a good frame of this batch, for the next batch that fails
+            bad = {x.item[2] for x in isolated}
+            self._good_frame = [f for f in frames if f[2] not in bad][:1] or self._good_frame
+        elif frames:
+            self._good_frame = frames[:1]
+        if len(tables) == 1:
+            return tables[0], rejected
+        return pa.concat_tables(tables) if tables else BATCH_SCHEMA.empty_table(), rejected
+
+    def _rejected(self, frame: Frame, problem: Problem) -> Rejected:
+        value, partition, offset, timestamp_ms = frame
+        return Rejected(self.topics.validated, partition, offset, timestamp_ms, value, problem)
+
+    def load(
+        self,
+        batch: pa.Table,
+        batch_id: str,
+        rejected: Sequence[Rejected] = (),
+        frames: Sequence[Frame] = (),
+    ) -> dict[str, Any] | None:
+        """One warehouse transaction for the batch; its manifest, or None if nothing was new.
+
+        Should the transaction fail on what the batch carries, the rows at fault are found in
+        rolled-back trials (`_isolate`) and the batch commits without them, as rejections.
+        """
         met = pc.unique(batch.column("source_partition")).to_pylist()
         if self.seen.missing(met):
             # A partition met for the first time has its ids read from every fact file (a minute
@@ -133,56 +195,108 @@ class LoaderHandler:
             # other writers need not wait; the transaction below then reads only what another
             # loader committed since.
             self.session.read(lambda con: self.seen.sync(con, met, self._ledger(con)))
-        landed = self.session.transact(lambda con: self._land(con, batch, batch_id))
+        try:
+            landed = self.session.transact(lambda con: self._land(con, batch, batch_id, rejected))
+        except Exception as exc:
+            if not poison.is_data_failure(exc) or not batch.num_rows:
+                raise
+            batch, found = self._isolate(batch, exc, frames)
+            rejected = [*rejected, *found]
+            landed = self.session.transact(lambda con: self._land(con, batch, batch_id, rejected))
         metrics.commit_done(SERVICE)
         if landed is None:
             return None
         manifest, partitions, ids = landed
+        if batch.num_rows:
+            self._good_row = batch.slice(0, 1)
         # Only now are the batch's ids in the fact table for every later snapshot.
         self.seen.committed(
             partitions, ids, {r["partition"]: r["last_offset"] + 1 for r in manifest["ranges"]}
         )
         return manifest
 
+    def _isolate(
+        self, batch: pa.Table, exc: Exception, frames: Sequence[Frame]
+    ) -> tuple[pa.Table, list[Rejected]]:
+        """The batch without the rows that fail alone, and those rows as rejections (with their
+        frames, as consumed)."""
+        log.warning("loader: a batch of %d failed (%r); finding the rows at fault", len(batch), exc)
+
+        good = self._good_row
+
+        def trial(rows: Sequence[int]) -> None:
+            # Row -1 is the canary: a row this loader committed before.
+            piece = good if rows == [-1] and good is not None else batch.take(rows)
+            self.session.trial(lambda con: self._land(con, piece, "trial", (), trial=True))
+
+        canary = [-1] if good is not None else []
+        _, isolated = poison.isolate(list(range(batch.num_rows)), trial, SERVICE, canary)
+        if not isolated:  # the whole batch passes now: what failed was not one row's
+            raise exc
+        rows = [x.item for x in isolated]
+        consumed = {(f[1], f[2]): f for f in frames}
+        at = batch.select(["source_partition", "source_offset"]).take(pa.array(rows, pa.int64()))
+        found = []
+        for (partition, offset), x in zip(
+            zip(*(c.to_pylist() for c in at.columns), strict=True), isolated, strict=True
+        ):
+            frame = consumed.get((partition, offset), (b"", partition, offset, None))
+            found.append(self._rejected(frame, x.problem))
+        keep = np.ones(batch.num_rows, dtype=bool)
+        keep[rows] = False
+        return batch.filter(pa.array(keep)), found
+
     def _land(
         self,
         con: duckdb.DuckDBPyConnection,
         batch: pa.Table,
         batch_id: str,
+        rejected: Sequence[Rejected] = (),
+        trial: bool = False,
     ) -> tuple[dict[str, Any], npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
-        """The batch's warehouse writes: its manifest and its rows' partitions and ids, or None."""
+        """The batch's warehouse writes: its manifest and its rows' partitions and ids, or None.
+
+        `rejected` records are written to the error zone and their offsets join the ledger's.
+        A `trial` writes neither: the caller rolls it back (`_isolate`).
+        """
         con.execute(f"CALL {warehouse.LAKE}.set_commit_message('headrace-loader', ?)", [batch_id])
         ledger = self._ledger(con)
-        fresh = unloaded(batch, ledger)
+        # A trial lands every row it is given, even one committed before (a canary).
+        fresh = batch if trial else unloaded(batch, ledger)
         if fresh.num_rows < batch.num_rows:
             log.warning(
                 "%d events already loaded by another instance; skipped",
                 batch.num_rows - fresh.num_rows,
             )
+        todo = [r for r in rejected if r.offset >= ledger.get(r.partition, 0)]
         partitions = fresh.column("source_partition").to_numpy()
         self.seen.sync(con, partitions, ledger)
-        if not fresh.num_rows:
+        if not fresh.num_rows and not todo:
             return None
         ids = fresh.column("transaction_id").to_numpy()
-        con.register(
-            "batch",
-            fresh.append_column("already_loaded", pa.array(self.seen.loaded(partitions, ids))),
-        )
         now = datetime.now(UTC)
-        params = {"salt": self.salt, "batch_id": batch_id, "load_ts": now}
-        for sql in STAGE_SQL:
-            con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        for sql in LAND_SQL:
-            con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        ranges = offset_ranges(fresh)
+        rows, days = 0, []
+        if fresh.num_rows:
+            poison_rows(SERVICE, fresh.column("source_system"))
+            con.register(
+                "batch",
+                fresh.append_column("already_loaded", pa.array(self.seen.loaded(partitions, ids))),
+            )
+            params = {"salt": self.salt, "batch_id": batch_id, "load_ts": now}
+            for sql in (*STAGE_SQL, *LAND_SQL):
+                con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+            rows, days = con.execute(
+                "SELECT count(*), coalesce(list(DISTINCT time_id), []) FROM fresh"
+            ).fetchone()  # type: ignore[misc]
+            con.unregister("batch")
+        if trial:
+            return None
+        ranges = offset_ranges(fresh, [(r.topic, r.partition, r.offset) for r in todo])
         for r in ranges:
             con.execute(
                 "INSERT INTO offsets_ledger VALUES (?, ?, ?, ?, ?)",
                 [self.group_id, r["topic"], r["partition"], r["last_offset"] + 1, batch_id],
             )
-        rows, days = con.execute(
-            "SELECT count(*), coalesce(list(DISTINCT time_id), []) FROM fresh"
-        ).fetchone()  # type: ignore[misc]
         duplicates = fresh.num_rows - rows
         con.execute(
             "INSERT INTO load_batch VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -196,7 +310,7 @@ class LoaderHandler:
                 now,
             ],
         )
-        con.unregister("batch")
+        self._keep_rejected(todo)
         crash_point("loader.before_commit")
         metrics.commit_starting(SERVICE)
         manifest = {
@@ -208,8 +322,18 @@ class LoaderHandler:
             "ranges": ranges,
             "files": [],
             "committed_at": now,
+            "rejected": len(todo),
         }
         return manifest, partitions, ids
+
+    def _keep_rejected(self, rejected: Sequence[Rejected]) -> None:
+        """Each rejected record's error-zone file, written before the COMMIT that passes it."""
+        if rejected and self.bucket is None:
+            raise RuntimeError("this loader has no bucket to keep rejected records in")
+        for r in rejected:
+            assert self.bucket is not None
+            self.bucket.write_atomic(r.path, r.line())
+            metrics.zone_written(SERVICE, "error", len(r.line()), 1, 1)
 
     def _ledger(self, con: duckdb.DuckDBPyConnection) -> dict[int, int]:
         """This group's next offset to load per partition of validated, as the ledger holds it."""
@@ -234,6 +358,7 @@ def build(
     warehouse.migrate(session.con)
     consumer = kafka_clients.service_consumer(common, own)
     producer = kafka_clients.producer(common.bootstrap_servers)
+    bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
     handler = LoaderHandler(
         session,
         producer,
@@ -242,7 +367,8 @@ def build(
         common.instance_id,
         common.account_key_salt,
         registry_for(common),
-        IdSnapshots(Bucket.open(common.bucket_url, common.gcs_endpoint), topics.validated),
+        IdSnapshots(bucket, topics.validated),
+        bucket,
     )
     policy = BatchPolicy.of(own, common)
     loop = ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)

@@ -1,0 +1,111 @@
+"""The loader never stops on what a batch carries: the rows at fault go to the error zone, in the
+same transaction that moves the ledger past them, and the rest of the batch loads."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from headrace import crash_points, warehouse
+from headrace.bucket import Bucket
+from headrace.pipeline_lag import ledger_offsets
+from headrace.schema_registry import default_registry
+from headrace.settings import CommonSettings
+from services.loader.runner import Frame, LoaderHandler
+from tests.unit.test_loader_and_summary import TOPICS, event
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Bucket:
+    return Bucket.open(str(tmp_path / "bucket"))
+
+
+@pytest.fixture
+def handler(tmp_path: Path, bucket: Bucket) -> LoaderHandler:
+    common = CommonSettings(bucket_url=bucket.root, catalog_url=str(tmp_path / "catalog.sqlite"))
+    session = warehouse.Session(common)
+    warehouse.migrate(session.con)
+    return LoaderHandler(
+        session,
+        None,
+        TOPICS,
+        "g",
+        "a",
+        "salt",
+        default_registry(),
+        None,
+        bucket,  # type: ignore[arg-type]
+    )
+
+
+def frames(events: list[dict[str, Any]], partition: int = 0) -> list[Frame]:
+    registry = default_registry()
+    return [
+        (registry.encode("transaction.v1.avsc", e), partition, offset, 1_764_000_000_000)
+        for offset, e in enumerate(events)
+    ]
+
+
+def error_zone(bucket: Bucket) -> list[dict[str, Any]]:
+    paths = sorted(bucket.fs.glob(bucket.url("error/date=*/*.jsonl")))
+    return [orjson.loads(line) for p in paths for line in Path(p).read_bytes().splitlines()]
+
+
+def land(handler: LoaderHandler, batch: list[Frame]) -> dict[str, Any] | None:
+    table, rejected = handler.decode(batch)
+    return handler.load(table, "b-1", rejected, batch)
+
+
+def test_a_frame_that_does_not_decode_is_rejected_and_the_rest_loads(
+    handler: LoaderHandler, bucket: Bucket
+) -> None:
+    batch = frames([event(i + 1, 20) for i in range(10)])
+    batch[4] = (b"\x00\x00\x00\x00\x01garbage", 0, 4, 1_764_000_000_000)
+    manifest = land(handler, batch)
+    assert manifest is not None and manifest["rows"] == 9 and manifest["rejected"] == 1
+    [kept] = error_zone(bucket)
+    assert (kept["reason"], kept["stage"], kept["source_offset"]) == ("UNPROCESSABLE", "loader", 4)
+    assert kept["source_topic"] == TOPICS.validated
+    assert base64.b64decode(kept["original_base64"]) == batch[4][0]
+    assert ledger_offsets(handler.session.con, "g", TOPICS.validated) == {0: 10}
+
+
+def test_a_row_the_warehouse_transaction_fails_on_is_isolated(
+    handler: LoaderHandler, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(crash_points, "_POISON", ("loader", b"POISON"))
+    events = [event(i + 1, 20) for i in range(40)]
+    events[25]["source_system"] = "POISON"
+    batch = frames(events)
+    manifest = land(handler, batch)
+    assert manifest is not None and (manifest["rows"], manifest["rejected"]) == (39, 1)
+    [kept] = error_zone(bucket)
+    assert kept["source_offset"] == 25 and "InjectedPoison" in kept["problems"][0]["message"]
+    con = handler.session.con
+    ids = {r[0] for r in con.execute("SELECT transaction_id FROM transaction_fact").fetchall()}
+    assert ids == set(range(1, 41)) - {26}
+    assert ledger_offsets(con, "g", TOPICS.validated) == {0: 40}
+    # No trial left a file behind: the clean zone holds the committed batch's files only.
+    fact_files = con.execute(
+        "SELECT count(*) FROM ducklake_list_files('lake', 'transaction_fact')"
+    ).fetchone()
+    on_disk = list(Path(bucket.root).rglob("transaction_fact/**/*.parquet"))
+    assert fact_files is not None and len(on_disk) == fact_files[0]
+    # Consumed again (a crash after COMMIT), the batch adds nothing and rewrites nothing.
+    assert land(handler, batch) is None
+    assert len(error_zone(bucket)) == 1
+
+
+def test_a_step_that_fails_on_every_row_is_raised_not_isolated(
+    handler: LoaderHandler, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert land(handler, frames([event(1, 20)])) is not None  # a row that passed: the canary
+    monkeypatch.setattr(crash_points, "_POISON", ("loader", b"pos"))  # every source_system
+    batch = [(f, 0, o + 1, t) for f, _, o, t in frames([event(i + 2, 20) for i in range(5)])]
+    with pytest.raises(crash_points.InjectedPoison):
+        land(handler, batch)
+    assert error_zone(bucket) == []
