@@ -154,7 +154,7 @@ class Checker:
                 f"{sum(loaded.values())}; missing {sum((expected - loaded).values())}, "
                 f"extra {sum((loaded - expected).values())}"
             )
-        total = sum(loaded.values()) + len(self.errors)
+        total = sum(loaded.values()) + len(self.raw_errors)  # loaded counts the loader's
         if total != len(raw):
             problems.append(f"{len(raw)} raw events but {total} fact+duplicates+errors")
         detail = "; ".join(problems) or f"{len(raw)} raw = {total} fact+duplicates+errors"

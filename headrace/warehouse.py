@@ -63,7 +63,15 @@ def _extension_path(name: str) -> Path:
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    con.execute(f"INSTALL '{_extension_path(name)}'")
+    try:
+        con.execute(f"INSTALL '{_extension_path(name)}'")
+    except duckdb.IOException as exc:
+        if "home directory" not in str(exc):
+            raise
+        # DuckDB copies an installed extension under $HOME/.duckdb.
+        raise OperatorError(
+            "DuckDB needs a home folder to install its extensions in: set HOME to a writable folder"
+        ) from None
     con.execute(f"LOAD {name}")
 
 

@@ -205,3 +205,8 @@ def test_sql_error_keeps_duckdb_hint(tmp_path: Path) -> None:
     con.close()
     result = headrace("sql", "select amount_typo from transaction_fact", env=env)
     assert_one_line_error(result, "Binder Error", "Candidate bindings", '"amount"')
+
+
+def test_no_home_folder_for_duckdb(tmp_path: Path) -> None:
+    result = _service("loader", _env(tmp_path, HOME=""))
+    _last_line_error(result, "set HOME")
