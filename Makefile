@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-8)
 
-.PHONY: demo test lint typecheck unit integration faults bench bench-smoke bench-deps infra-start infra-stop clean
+.PHONY: demo test lint typecheck unit integration faults fuzz bench bench-smoke bench-deps infra-start infra-stop clean
 FAULTS ?= 200
 SEED ?= 1
 
@@ -37,6 +37,11 @@ typecheck: $(STAMP)
 # The fault-injection suite (docs/guarantees.md): FAULTS faults, then the invariants I1-I11.
 faults: $(STAMP)
 	$(PY) -m tests.faults.suite --faults $(FAULTS) --seed $(SEED)
+
+# The fuzz targets (tests/fuzz) at their long mode: over 1,000,000 generated inputs through the
+# producer's parsers, the validator and the loader (about 30 minutes); `make test` runs a smoke.
+fuzz: $(STAMP)
+	HEADRACE_FUZZ=long $(PY) -m pytest -q tests/fuzz --timeout 7200
 
 # Benchmarks (bench/, docs/performance.md): each figure next to a baseline measured in the same
 # run, a table of verdicts, and the JSON result in .headrace/bench/result.json. The full scale
