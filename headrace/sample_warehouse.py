@@ -79,10 +79,10 @@ LAND_SQL = (
     INSERT INTO transaction_fact
         (transaction_id, amount, processing_duration, status, source_system, load_timestamp,
          time_id, account_id, event_time, batch_id, source_topic, source_partition,
-         source_offset, ingested_at)
+         source_offset, ingested_at, time_bucket)
     SELECT transaction_id, amount, processing_duration, status, source_system, load_timestamp,
            time_id, account_id, event_time, batch_id, source_topic, source_partition,
-           source_offset, load_timestamp
+           source_offset, load_timestamp, time_id
     FROM synthetic_fact
     """,
     """

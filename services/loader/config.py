@@ -15,3 +15,9 @@ class LoaderSettings(ConsumerServiceSettings):
     # The loader's wait also paces commits, so other catalog writers (summarizer, other
     # loaders) get their turn: FACTS.md saw a 30 ms commit cadence starve a summarizer.
     batch_max_wait_seconds: float = Field(1.0, description="Longest wait to fill a batch.")
+    max_partitions_per_batch: int = Field(
+        32,
+        ge=1,
+        description="Most fact partitions (files) one batch writes: a batch whose events span "
+        "more days is partitioned by month, year or a longer period (a backfill).",
+    )

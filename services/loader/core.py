@@ -155,10 +155,30 @@ LAND_SQL = (
     INSERT INTO transaction_fact
         (transaction_id, amount, processing_duration, status, source_system, load_timestamp,
          time_id, account_id, event_time, batch_id, source_topic, source_partition,
-         source_offset, ingested_at, channel)
+         source_offset, ingested_at, channel, time_bucket)
     SELECT transaction_id, amount, processing_duration, status, source_system, $load_ts,
            time_id, account_id, event_time, $batch_id, source_topic, source_partition,
-           source_offset, ingested_at, channel
+           source_offset, ingested_at, channel, time_id // $bucket_width
     FROM fresh
     """,
 )
+
+# time_id // width: the day (yyyymmdd), month (yyyymm), year, decade, century, millennium.
+BUCKET_WIDTHS = (1, 100, 10_000, 100_000, 1_000_000, 10_000_000)
+# How many buckets of each width a batch's fresh rows fall into (one row; see `bucket_width`).
+BUCKET_COUNTS_SQL = (
+    "SELECT " + ", ".join(f"count(DISTINCT time_id // {w})" for w in BUCKET_WIDTHS) + " FROM fresh"
+)
+
+
+def bucket_width(counts: Sequence[int], max_partitions: int) -> int:
+    """The finest time bucket in which the batch writes at most `max_partitions` partitions.
+
+    A live batch spans a day or two and is partitioned by day, as analysts expect to find the
+    files; a backfill of years goes by month or year, so its files and the partitioned write's
+    memory (a buffer per open partition) stay bounded whatever the spread of event times.
+    """
+    for width, n in zip(BUCKET_WIDTHS, counts, strict=True):
+        if n <= max_partitions:
+            return width
+    return BUCKET_WIDTHS[-1]

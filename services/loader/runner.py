@@ -42,8 +42,10 @@ from headrace.topics import Topics
 from services.loader.config import LoaderSettings
 from services.loader.core import (
     BATCH_SCHEMA,
+    BUCKET_COUNTS_SQL,
     LAND_SQL,
     STAGE_SQL,
+    bucket_width,
     decode_batch,
     newest_event_time,
     offset_ranges,
@@ -85,10 +87,12 @@ class LoaderHandler:
         registry: Registry,
         snapshots: IdSnapshots | None = None,
         bucket: Bucket | None = None,
+        max_partitions: int = 32,
     ) -> None:
         self.session, self.producer, self.topics = session, producer, topics
         self.group_id, self.instance, self.salt = group_id, instance, salt
         self.registry, self.bucket = registry, bucket
+        self.max_partitions = max_partitions
         self.seen = SeenIds(topics.validated, snapshots)
         # A frame and a row this loader took before: the canaries of poison.isolate.
         self._good_frame: list[Frame] = []
@@ -282,8 +286,12 @@ class LoaderHandler:
                 "batch",
                 fresh.append_column("already_loaded", pa.array(self.seen.loaded(partitions, ids))),
             )
-            params = {"salt": self.salt, "batch_id": batch_id, "load_ts": now}
-            for sql in (*STAGE_SQL, *LAND_SQL):
+            params: dict[str, Any] = {"salt": self.salt, "batch_id": batch_id, "load_ts": now}
+            for sql in STAGE_SQL:
+                con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+            counts = con.execute(BUCKET_COUNTS_SQL).fetchone()
+            params["bucket_width"] = bucket_width(counts or (), self.max_partitions)
+            for sql in LAND_SQL:
                 con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
             rows, days = con.execute(
                 "SELECT count(*), coalesce(list(DISTINCT time_id), []) FROM fresh"
@@ -369,6 +377,7 @@ def build(
         registry_for(common),
         IdSnapshots(bucket, topics.validated),
         bucket,
+        own.max_partitions_per_batch,
     )
     policy = BatchPolicy.of(own, common)
     loop = ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)

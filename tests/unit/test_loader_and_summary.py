@@ -122,8 +122,8 @@ def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
     # catalog (005_inline_small_tables.sql), so reading them never lists a growing file set.
     files = batch_files(con, "b1")
     assert [f.split("/")[:2] for f in files] == [
-        ["transaction_fact", "time_id=20261120"],
-        ["transaction_fact", "time_id=20261121"],
+        ["transaction_fact", "time_bucket=20261120"],
+        ["transaction_fact", "time_bucket=20261121"],
     ]
 
 
@@ -383,3 +383,35 @@ def test_the_summary_check_tolerates_rounding_only(
     assert check(con).ok
     con.execute("INSERT INTO transaction_daily_summary SELECT * FROM transaction_daily_summary")
     assert not check(con).ok
+
+
+def test_a_batch_spanning_years_writes_a_bounded_number_of_partitions(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection
+) -> None:
+    handler = loader(session)
+    handler.max_partitions = 32
+    days = [date(1992, 1, 1) + timedelta(days=3 * i) for i in range(900)]  # over seven years
+    batch = [
+        ({**event(i + 1, 1), "event_time": datetime(d.year, d.month, d.day, tzinfo=UTC)}, src(0, i))
+        for i, d in enumerate(days)
+    ]
+    manifest = land(handler, batch, "backfill")
+    assert manifest is not None and manifest["rows"] == 900 and len(manifest["days"]) == 900
+    files = batch_files(con, "backfill")
+    buckets = {f.split("/")[1] for f in files if f.startswith("transaction_fact/")}
+    assert buckets == {f"time_bucket={y}" for y in range(1992, 2000)}  # by year: 8 <= 32
+    # A live batch of two days is still partitioned by day.
+    manifest = land(
+        handler, [(event(5000, 20), src(0, 900)), (event(5001, 21), src(0, 901))], "live"
+    )
+    live = {f.split("/")[1] for f in batch_files(con, "live") if f.startswith("transaction_fact/")}
+    assert live == {"time_bucket=20261120", "time_bucket=20261121"}
+
+
+def test_bucket_width_is_the_finest_that_fits() -> None:
+    from services.loader.core import bucket_width
+
+    assert bucket_width([3, 1, 1, 1, 1, 1], 32) == 1
+    assert bucket_width([400, 14, 2, 1, 1, 1], 32) == 100
+    assert bucket_width([2400, 80, 7, 1, 1, 1], 32) == 10_000
+    assert bucket_width([10**6] * 6, 32) == 10_000_000
