@@ -46,9 +46,9 @@ fuzz: $(STAMP)
 # Benchmarks (bench/, docs/performance.md): each figure next to a baseline measured in the same
 # run, a table of verdicts, and the JSON result in .headrace/bench/result.json. The full scale
 # takes about 25 minutes; the smoke scale (CI) a minute or two. BENCH_<FIELD>=N resizes a part
-# (bench/scale.py), BENCH_ONLY picks sections (stages,versus,e2e,queries).
+# (bench/scale.py), BENCH_ONLY picks sections (stages,versus,e2e,backfill,queries).
 BENCH_SCALE ?= full
-BENCH_ONLY ?= stages,versus,e2e,queries
+BENCH_ONLY ?= stages,versus,e2e,backfill,queries
 bench: $(STAMP) bench-deps
 	$(PY) -m bench --scale $(BENCH_SCALE) --only $(BENCH_ONLY)
 

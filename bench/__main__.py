@@ -1,6 +1,6 @@
 """python -m bench: every figure of the benchmark suite, a table of verdicts, a JSON result.
 
-    .venv/bin/python -m bench [--scale smoke|full] [--only stages,versus,e2e,queries] [--out FILE]
+    .venv/bin/python -m bench [--scale smoke|full] [--only stages,e2e,backfill,...] [--out FILE]
 
 Sizes come from the scale (bench/scale.py; BENCH_SCALE, BENCH_<FIELD> overrides). A Kafka broker
 of the run's own is started on free ports and stopped at the end (BENCH_BOOTSTRAP: use one that
@@ -24,13 +24,13 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from bench import end_to_end, frameworks, queries, stages, workload
+from bench import backfill, end_to_end, frameworks, queries, stages, workload
 from bench.environment import Environment, environment
 from bench.report import Figure, render, write_json
 from bench.scale import Scale, from_env
 from headrace.errors import OperatorError
 
-SECTIONS = ("stages", "versus", "e2e", "queries")
+SECTIONS = ("stages", "versus", "e2e", "backfill", "queries")
 DEFAULT_ROOT = Path(".headrace/bench")
 T = TypeVar("T")
 
@@ -113,6 +113,17 @@ def run(
             floor_fig = next((f for f in figures if f.key == "stage.producer"), None)
             floor = floor_fig.baseline if floor_fig else None
             figures += _section(figures, "e2e", lambda: _e2e(env, scale, floor)) or []
+            checkpoint(figures)
+        if "backfill" in only:
+            console.log(f"backfill: {scale.backfill_events:,} events over ten years")
+            backlog = next((f for f in figures if f.key == "e2e.backlog"), None)
+            rate = backlog.value if backlog else None
+            figures += (
+                _section(
+                    figures, "backfill", lambda: backfill.run(env, scale.backfill_events, rate)
+                )
+                or []
+            )
             checkpoint(figures)
         if "queries" in only:
             console.log(f"queries at {', '.join(f'{n:,}' for n in scale.query_rows)} fact rows")

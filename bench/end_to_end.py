@@ -39,7 +39,7 @@ def fact_rows(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _wait_drained(
+def wait_drained(
     pipeline: LocalPipeline,
     con: duckdb.DuckDBPyConnection,
     common: CommonSettings,
@@ -103,9 +103,7 @@ def run(
         )
         sampler.pids["producer replay"] = replay.pid
         restarts: Counter[str] = Counter()
-        valid = _wait_drained(
-            pipeline, con, common, events, sampler, restarts, 600 + events / 2_000
-        )
+        valid = wait_drained(pipeline, con, common, events, sampler, restarts, 600 + events / 2_000)
         seconds = time.monotonic() - started
         sampler.stop()
         replay.wait(60)

@@ -21,6 +21,7 @@ class Scale:
     freshness_rate: int  # offered events/s
     freshness_seconds: float  # how long the load is offered
     query_rows: tuple[int, ...]  # fact rows at which query latency is measured
+    backfill_events: int  # events over ten years, replayed at once
     query_days: int = 365  # event days the synthetic fact rows spread over (two calendar years)
     query_accounts: int = 100_000
 
@@ -35,6 +36,7 @@ SCALES = {
         freshness_rate=10_000,
         freshness_seconds=6.0,
         query_rows=(500_000,),
+        backfill_events=50_000,
         query_days=90,
     ),
     "full": Scale(
@@ -46,6 +48,7 @@ SCALES = {
         freshness_rate=10_000,
         freshness_seconds=60.0,
         query_rows=(10_000_000, 100_000_000),
+        backfill_events=1_000_000,
     ),
 }
 
