@@ -1,4 +1,4 @@
-"""Figure f: a backfill, years of history replayed at once, as a new user's first load is.
+"""Figure g: a backfill, years of history replayed at once, as a new user's first load is.
 
 The sample's events spread over ten years (every day of them), replayed into the five services
 with default settings. Figures: events/s from the replay's start to the last valid event
