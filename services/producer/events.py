@@ -47,7 +47,7 @@ def key_of_json(value: bytes) -> bytes | None:
     """
     try:
         return parse_object(value)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except Exception:  # any failure only means no key: a key is an optimisation, not a check
         return None
 
 
@@ -59,6 +59,8 @@ def parse_object(value: bytes) -> bytes | None:
         # msgspec follows nesting on the C stack up to Python's recursion limit (about 1,000
         # levels; the validator rejects such events as SIZE).
         raise msgspec.DecodeError(TOO_DEEP) from None
+    except UnicodeDecodeError as exc:  # msgspec decodes a string of bad UTF-8 into str and fails
+        raise msgspec.DecodeError(f"not UTF-8: {exc}") from None
 
 
 TOO_DEEP = "JSON nested too deeply (more than about 1,000 levels)"

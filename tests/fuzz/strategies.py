@@ -8,6 +8,8 @@ surrogates, nesting deeper than any recursion limit.
 from __future__ import annotations
 
 import json
+import random
+import zlib
 from typing import Any
 
 from hypothesis import strategies as st
@@ -146,3 +148,30 @@ def any_message() -> st.SearchStrategy[bytes | None]:
         avro_frames(),
         deep(),
     )
+
+
+def variants(message: bytes | None) -> list[bytes | None]:
+    """The message and seven mutations of it, cheap next to generating it: cut in half, cut one
+    byte short, a byte replaced, doubled, wrapped in an array, quotes swapped, NUL appended.
+
+    Seeded by the message, so a failing input is reproduced by its hypothesis example.
+    """
+    if message is None:
+        return [None, b"", b"null", b"{}", b"[]", b"\x00", b" ", b"{" * 3]
+    rng = random.Random(zlib.crc32(message))
+    flipped = bytearray(message or b"\x00")
+    flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+    return [
+        message,
+        message[: len(message) // 2],
+        message[:-1],
+        bytes(flipped),
+        message + message,
+        b"[" + message + b"]",
+        message.replace(b'"', b"'"),
+        message + b"\x00",
+    ]
+
+
+def amplified(messages: list[bytes | None]) -> list[bytes | None]:
+    return [v for m in messages for v in variants(m)]

@@ -34,14 +34,24 @@ from services.producer.core import read_batches
 from services.producer.http_body import BadBody, EventTooLarge, split_body
 from services.validator.core import Validator
 from tests.fuzz.conftest import count, examples
-from tests.fuzz.strategies import VALID, any_message, dump, json_values, keys, texts, to_bytes
+from tests.fuzz.strategies import (
+    VALID,
+    amplified,
+    any_message,
+    dump,
+    json_values,
+    keys,
+    texts,
+    to_bytes,
+)
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 DOCS = Path(__file__).parents[2] / "docs" / "contract.md"
 DOCUMENTED = set(re.findall(r"^\| ([A-Z_]+) \|", DOCS.read_text(), re.MULTILINE)) - {"code"}
 TOPICS = Topics("fuzz")
 
-batches_of_messages = st.lists(any_message(), min_size=1, max_size=120)
+# Each generated message goes in with seven mutations of it (strategies.variants).
+batches_of_messages = st.lists(any_message(), min_size=1, max_size=60).map(amplified)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +71,7 @@ def placed(validator: Validator, values: list[bytes | None]) -> tuple[list[int],
     return encoded.rows, encoded.frames
 
 
-@examples(long=10_000)
+@examples(long=5_000)
 @given(values=batches_of_messages)
 def test_validator_places_every_message(validator: Validator, values: list[bytes | None]) -> None:
     started = time.monotonic()
@@ -110,7 +120,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     return Lake(tmp_path_factory.mktemp("lake"))
 
 
-@examples(long=2_000)
+@examples(long=1_000)
 @given(values=batches_of_messages)
 def test_every_valid_message_is_loaded_or_rejected_by_the_loader(
     validator: Validator, lake: Lake, values: list[bytes | None]
@@ -122,7 +132,7 @@ def test_every_valid_message_is_loaded_or_rejected_by_the_loader(
     count("validator+loader", len(values), started)
 
 
-@examples(long=2_000)
+@examples(long=1_000)
 @given(frames=st.lists(st.binary(max_size=200), min_size=1, max_size=50))
 def test_the_loader_places_frames_no_validator_wrote(lake: Lake, frames: list[bytes]) -> None:
     started = time.monotonic()
@@ -140,7 +150,7 @@ http_bodies = st.one_of(
 )
 
 
-@examples(long=60_000)
+@examples(long=40_000)
 @given(body=http_bodies)
 def test_http_bodies_are_accepted_or_refused_as_documented(body: bytes) -> None:
     started = time.monotonic()
@@ -169,8 +179,8 @@ def _replay(path: Path) -> int | None:
         return None
 
 
-@examples(long=6_000)
-@given(lines=st.lists(any_message(), min_size=1, max_size=40))
+@examples(long=3_000)
+@given(lines=st.lists(any_message(), min_size=1, max_size=20).map(amplified))
 def test_jsonl_files_publish_every_line(tmp_path: Path, lines: list[bytes | None]) -> None:
     started = time.monotonic()
     data = b"\n".join(v or b"" for v in lines)

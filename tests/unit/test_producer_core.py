@@ -349,3 +349,9 @@ def test_csv_without_a_header_line_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(OperatorError, match=r"names no field of the contract.*add a header line"):
         open_file(f)
+
+
+def test_a_line_with_bad_utf8_in_its_key_is_published_unkeyed(tmp_path: Path) -> None:
+    f = tmp_path / "bad-key.jsonl"
+    f.write_bytes(b'{"transaction_id":"\x80"\n{"transaction_id": "\xff\xfe"}\n')
+    assert [(e.key, e.row) for b in read_batches(f) for e in b] == [(None, 1), (None, 2)]
