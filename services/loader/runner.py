@@ -39,6 +39,7 @@ from headrace.schema_registry import Registry, registry_for
 from headrace.service_http import Heartbeat
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
+from services.loader import rejections
 from services.loader.config import LoaderSettings
 from services.loader.core import (
     BATCH_SCHEMA,
@@ -106,6 +107,10 @@ class LoaderHandler:
         for p in partitions:
             if p.partition in ledger:
                 p.offset = ledger[p.partition]
+        if self.bucket is not None:  # rejections whose transaction never committed are undone
+            for p in partitions:
+                next_offset = ledger.get(p.partition, 0)
+                rejections.settle(self.bucket, self.topics.validated, p.partition, next_offset)
         # A kill between the warehouse commit and the Kafka commit leaves the group's committed
         # offsets behind the ledger; with no new data they would stay there, and lag-driven
         # autoscaling (KEDA) would see work that is done. Bring them up to the ledger.
@@ -211,6 +216,8 @@ class LoaderHandler:
         if landed is None:
             return None
         manifest, partitions, ids = landed
+        if rejected and self.bucket is not None:
+            rejections.done(self.bucket, rejected)
         if batch.num_rows:
             self._good_row = batch.slice(0, 1)
         # Only now are the batch's ids in the fact table for every later snapshot.
@@ -336,11 +343,12 @@ class LoaderHandler:
 
     def _keep_rejected(self, rejected: Sequence[Rejected]) -> None:
         """Each rejected record's error-zone file, written before the COMMIT that passes it."""
-        if rejected and self.bucket is None:
+        if not rejected:
+            return
+        if self.bucket is None:
             raise RuntimeError("this loader has no bucket to keep rejected records in")
+        rejections.keep(self.bucket, rejected)
         for r in rejected:
-            assert self.bucket is not None
-            self.bucket.write_atomic(r.path, r.line())
             metrics.zone_written(SERVICE, "error", len(r.line()), 1, 1)
 
     def _ledger(self, con: duckdb.DuckDBPyConnection) -> dict[int, int]:

@@ -109,3 +109,29 @@ def test_a_step_that_fails_on_every_row_is_raised_not_isolated(
     with pytest.raises(crash_points.InjectedPoison):
         land(handler, batch)
     assert error_zone(bucket) == []
+
+
+def test_a_rejection_whose_transaction_never_committed_is_undone_on_assignment(
+    bucket: Bucket,
+) -> None:
+    from headrace.envelope import Problem
+    from services.loader import rejections
+    from services.loader.rejections import Rejected
+
+    def rejected(offset: int) -> Rejected:
+        problem = Problem("UNPROCESSABLE", None, "loader: ValueError: x")
+        return Rejected(TOPICS.validated, 2, offset, 1_764_000_000_000, b"frame", problem)
+
+    # A crash after the files were written: offset 5 committed (ledger 6), offset 9 did not.
+    rejections.keep(bucket, [rejected(5), rejected(9)])
+    assert len(error_zone(bucket)) == 2
+    assert rejections.settle(bucket, TOPICS.validated, 2, next_offset=6) == 1
+    assert [e["source_offset"] for e in error_zone(bucket)] == [5]
+    markers = f"{rejections.MARKERS}/{TOPICS.validated}/p002/*"
+    assert bucket.glob(markers) == []
+    # Committed: the marker goes at once, the file stays.
+    rejections.keep(bucket, [rejected(12)])
+    rejections.done(bucket, [rejected(12)])
+    assert bucket.glob(markers) == []
+    assert rejections.settle(bucket, TOPICS.validated, 2, next_offset=0) == 0
+    assert sorted(e["source_offset"] for e in error_zone(bucket)) == [5, 12]
