@@ -31,6 +31,7 @@ from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.loader.runner import Frame, LoaderHandler
 from services.producer.core import read_batches
+from services.producer.events import MAX_EVENT_BYTES
 from services.producer.http_body import BadBody, EventTooLarge, split_body
 from services.validator.core import Validator
 from tests.fuzz.conftest import count, examples
@@ -38,7 +39,6 @@ from tests.fuzz.strategies import (
     VALID,
     amplified,
     any_message,
-    dump,
     json_values,
     keys,
     texts,
@@ -72,7 +72,7 @@ def placed(validator: Validator, values: list[bytes | None]) -> tuple[list[int],
 
 
 @examples(long=5_000)
-@given(values=batches_of_messages)
+@given(values=batches_of_messages.map(amplified))  # the validator is fast: mutations of mutations
 def test_validator_places_every_message(validator: Validator, values: list[bytes | None]) -> None:
     started = time.monotonic()
     placed(validator, values)
@@ -186,7 +186,9 @@ def test_jsonl_files_publish_every_line(tmp_path: Path, lines: list[bytes | None
     data = b"\n".join(v or b"" for v in lines)
     path = tmp_path / "f.jsonl"
     path.write_bytes(data)
-    assert _replay(path) == _expected_lines(data)
+    # The one refusal: a line larger than a Kafka message (named in the operator's one line).
+    too_large = any(len(line.rstrip(b"\r")) > MAX_EVENT_BYTES for line in data.split(b"\n"))
+    assert _replay(path) == (None if too_large else _expected_lines(data))
     count("jsonl file", len(lines), started)
 
 
@@ -270,7 +272,7 @@ def test_parquet_and_avro_files_are_read_or_refused_in_one_line(
     avro = tmp_path / "f.avro"
     buffer = io.BytesIO()
     schema = {"type": "record", "name": "e", "fields": [{"name": "v", "type": AVRO_VALUE}]}
-    fastavro.writer(buffer, schema, [{"v": dump(v)} for v in table.column(0).to_pylist()[:5]])
+    fastavro.writer(buffer, schema, [{"v": repr(v)} for v in table.column(0).to_pylist()[:5]])
     avro.write_bytes(buffer.getvalue()[: max(8, len(buffer.getvalue()) - len(garbage) % 7)])
     _replay(avro)
     (tmp_path / "g.avro").write_bytes(b"Obj\x01" + garbage)
