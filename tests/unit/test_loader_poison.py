@@ -135,3 +135,20 @@ def test_a_rejection_whose_transaction_never_committed_is_undone_on_assignment(
     assert bucket.glob(markers) == []
     assert rejections.settle(bucket, TOPICS.validated, 2, next_offset=0) == 0
     assert sorted(e["source_offset"] for e in error_zone(bucket)) == [5, 12]
+
+
+def test_a_batch_of_rejections_only_commits_and_the_summary_refresh_takes_it(
+    handler: LoaderHandler, bucket: Bucket
+) -> None:
+    from services.summarizer.core import refresh_pending
+    from services.summarizer.grain import DayGrain
+
+    batch: list[Frame] = [(b"\x00\x00\x00\x00\x09junk", 1, o, None) for o in range(3)]
+    manifest = land(handler, batch)
+    assert manifest is not None and (manifest["rows"], manifest["rejected"]) == (0, 3)
+    assert ledger_offsets(handler.session.con, "g", TOPICS.validated) == {1: 3}
+    con = handler.session.con
+    con.execute("BEGIN")
+    assert refresh_pending(con, grain=DayGrain()) == (1, [])
+    con.execute("COMMIT")
+    assert len(error_zone(bucket)) == 3
