@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from headrace.errors import OperatorError
@@ -46,5 +47,21 @@ def check(path: Path) -> int:
 def batches(path: Path) -> Iterator[list[RawEvent]]:
     row = 1
     for b in _open(path).iter_batches(BATCH_ROWS):
-        yield rows_to_events(b.to_pylist(), row)
+        yield rows_to_events(_python_ready(b).to_pylist(), row)
         row += b.num_rows
+
+
+def _python_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Nanosecond columns as Python can hold them: Python's datetime, time and timedelta stop at
+    microseconds, so a timestamp with nanoseconds becomes its ISO 8601 text (UTC, `Z`), and
+    nanosecond times and durations their text."""
+    columns = []
+    for column in batch.columns:
+        kind = column.type
+        if pa.types.is_timestamp(kind) and kind.unit == "ns":
+            utc = column.cast(pa.timestamp("ns", tz="UTC"))
+            column = pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ")
+        elif (pa.types.is_time64(kind) or pa.types.is_duration(kind)) and kind.unit == "ns":
+            column = column.cast(pa.string())
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)

@@ -355,3 +355,16 @@ def test_a_line_with_bad_utf8_in_its_key_is_published_unkeyed(tmp_path: Path) ->
     f = tmp_path / "bad-key.jsonl"
     f.write_bytes(b'{"transaction_id":"\x80"\n{"transaction_id": "\xff\xfe"}\n')
     assert [(e.key, e.row) for b in read_batches(f) for e in b] == [(None, 1), (None, 2)]
+
+
+def test_parquet_nanoseconds_become_text_python_cannot_hold_them(tmp_path: Path) -> None:
+    f = tmp_path / "ns.parquet"
+    table = pa.table(
+        {
+            "event_time": pa.array([1_700_000_000_000_000_001], pa.timestamp("ns")),
+            "took": pa.array([5], pa.duration("ns")),
+        }
+    )
+    pq.write_table(table, f)
+    [(event, _, _)] = events(f)
+    assert event == {"event_time": "2023-11-14T22:13:20.000000001Z", "took": "5"}
