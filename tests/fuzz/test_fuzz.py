@@ -272,7 +272,11 @@ def test_parquet_and_avro_files_are_read_or_refused_in_one_line(
     avro = tmp_path / "f.avro"
     buffer = io.BytesIO()
     schema = {"type": "record", "name": "e", "fields": [{"name": "v", "type": AVRO_VALUE}]}
-    fastavro.writer(buffer, schema, [{"v": repr(v)} for v in table.column(0).to_pylist()[:5]])
+    try:  # the harness's own values (Python stops at microseconds; the producer does not)
+        values = table.column(0).slice(0, 5).to_pylist()
+    except ValueError:
+        values = list(range(min(5, table.num_rows)))
+    fastavro.writer(buffer, schema, [{"v": repr(v)} for v in values])
     avro.write_bytes(buffer.getvalue()[: max(8, len(buffer.getvalue()) - len(garbage) % 7)])
     _replay(avro)
     (tmp_path / "g.avro").write_bytes(b"Obj\x01" + garbage)
