@@ -6,7 +6,8 @@
 A StreamingDataFrame applies the checks (bench/event_checks.py) to each event and branches: valid
 records to validated, envelopes to error. processing_guarantee="exactly-once" (Kafka
 transactions per checkpoint), the service's guarantee; the consumer gets the same fetch tuning as
-the service (FACTS.md). Writes the result file after N events, then stops the application.
+the service (measured on these machines). Writes the result file after N events, then stops
+the application.
 """
 
 from __future__ import annotations

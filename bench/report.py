@@ -1,7 +1,7 @@
 """Figures, their verdicts, the table printed at the end of a run and the JSON result.
 
 A figure is one measured value next to the baseline measured in the same run. Absolute numbers
-drift between runs and machines (FACTS.md), so the ratio is what a target is usually set on; a
+drift between runs and machines, so the ratio is what a target is usually set on; a
 few targets are absolute (end-to-end events/s, freshness seconds, dashboard milliseconds).
 """
 
