@@ -3,8 +3,9 @@
 A refresh reads load_batch for batches missing from summary_refresh, so a manifest that never
 arrived (loader killed between its commit and its announcement) is caught up by the next refresh,
 and a manifest seen twice changes nothing. Every mart's rows for the days those batches touched
-are replaced from the fact rows at mart grain (services/summarizer/grain.py, which reads each
-load batch's rows once).
+are replaced from the fact rows at mart grain (services/summarizer/grain.py: the grain kept in
+`mart_grain` for those days, merged with the rows of the pending batches only), and the grain's
+rows of those days with them.
 
 Reading is the long part, so it runs in a read transaction (`prepare_refresh`), and only the
 replacement runs in a writing one (`apply_refresh`): a SQLite catalog lets one writer in at a
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from services.summarizer.grain import DayGrain
+from services.summarizer.grain import read_grain
 
 DEFAULT_HOURLY_DAYS = 7
 
@@ -44,7 +45,7 @@ REPLACE_SQL = (
          date)
     SELECT t.year, t.month, t.day, g.customer_region, sum(g.txn_count), sum(g.total_amount),
            sum(g.duration_sum) / sum(g.duration_count), t.date
-    FROM mart_grain g JOIN calendar_view t USING (time_id)
+    FROM refresh_grain g JOIN calendar_view t USING (time_id)
     GROUP BY ALL
     """,
     "DELETE FROM daily_status_account_summary WHERE time_id IN ({days})",
@@ -52,7 +53,7 @@ REPLACE_SQL = (
     INSERT INTO daily_status_account_summary
     SELECT g.time_id, t.date, g.status, g.account_type, sum(g.txn_count), sum(g.total_amount),
            sum(g.duration_sum) / sum(g.duration_count)
-    FROM mart_grain g JOIN calendar_view t USING (time_id)
+    FROM refresh_grain g JOIN calendar_view t USING (time_id)
     GROUP BY ALL
     """,
     "DELETE FROM hourly_volume WHERE time_id IN ({days}) OR time_id < $cutoff",
@@ -60,7 +61,7 @@ REPLACE_SQL = (
     INSERT INTO hourly_volume
     SELECT time_id, hour_utc AT TIME ZONE 'UTC', customer_region, sum(txn_count),
            sum(total_amount)
-    FROM mart_grain WHERE time_id >= $cutoff
+    FROM refresh_grain WHERE time_id >= $cutoff
     GROUP BY ALL
     """,
     "DELETE FROM data_freshness WHERE time_id IN ({days})",
@@ -68,9 +69,11 @@ REPLACE_SQL = (
     INSERT INTO data_freshness
     SELECT g.time_id, t.date, sum(g.txn_count), max(g.newest_event_time),
            max(g.last_load_time), now()
-    FROM mart_grain g JOIN calendar_view t USING (time_id)
+    FROM refresh_grain g JOIN calendar_view t USING (time_id)
     GROUP BY ALL
     """,
+    "DELETE FROM mart_grain WHERE time_id IN ({days})",
+    "INSERT INTO mart_grain BY NAME SELECT * FROM refresh_grain",
 )
 
 # First day of the hourly window: it ends on the newest day that has data.
@@ -92,23 +95,17 @@ class Refresh:
 
 
 def prepare_refresh(
-    con: duckdb.DuckDBPyConnection,
-    grain: DayGrain | None = None,
-    hourly_days: int = DEFAULT_HOURLY_DAYS,
+    con: duckdb.DuckDBPyConnection, hourly_days: int = DEFAULT_HOURLY_DAYS
 ) -> Refresh | None:
-    """Read what the unsummarized batches need (in a read transaction); None if none are.
-
-    `grain` is brought up to the batches loaded; without one, every fact row is read.
-    """
+    """Read what the unsummarized batches need (in a read transaction); None if none are."""
     pending = con.execute(PENDING_SQL).fetchall()
     if not pending:
         return None
     days = sorted({int(d) for _, batch_days in pending for d in batch_days})
     row = con.execute(CUTOFF_SQL, {"hourly_days": hourly_days}).fetchone()
     cutoff = int(row[0]) if row else 0
-    grain = grain or DayGrain()
-    grain.catch_up(con)
-    return Refresh([b for b, _ in pending], days, cutoff, grain.rows(days))
+    batch_ids = [b for b, _ in pending]
+    return Refresh(batch_ids, days, cutoff, read_grain(con, batch_ids, days))
 
 
 def apply_refresh(con: duckdb.DuckDBPyConnection, refresh: Refresh) -> bool:
@@ -121,13 +118,13 @@ def apply_refresh(con: duckdb.DuckDBPyConnection, refresh: Refresh) -> bool:
         return False
     if refresh.grain is not None:
         literal = ", ".join(str(d) for d in refresh.days)
-        con.register("mart_grain", refresh.grain)
+        con.register("refresh_grain", refresh.grain)
         try:
             for sql in REPLACE_SQL:
                 params = {"cutoff": refresh.cutoff} if "$cutoff" in sql else None
                 con.execute(sql.format(days=literal), params)
         finally:
-            con.unregister("mart_grain")
+            con.unregister("refresh_grain")
     con.execute(
         "INSERT INTO summary_refresh SELECT unnest($ids), now()", {"ids": refresh.batch_ids}
     )
@@ -135,15 +132,13 @@ def apply_refresh(con: duckdb.DuckDBPyConnection, refresh: Refresh) -> bool:
 
 
 def refresh_pending(
-    con: duckdb.DuckDBPyConnection,
-    hourly_days: int = DEFAULT_HOURLY_DAYS,
-    grain: DayGrain | None = None,
+    con: duckdb.DuckDBPyConnection, hourly_days: int = DEFAULT_HOURLY_DAYS
 ) -> tuple[int, list[int]]:
     """Refresh every mart for every unsummarized batch, in `con`'s one transaction.
 
     Returns the number of batches covered and the days refreshed.
     """
-    refresh = prepare_refresh(con, grain, hourly_days)
+    refresh = prepare_refresh(con, hourly_days)
     if refresh is None:
         return 0, []
     apply_refresh(con, refresh)

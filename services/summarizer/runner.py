@@ -29,7 +29,6 @@ from headrace.topics import Topics
 from services.summarizer.config import SummarizerSettings
 from services.summarizer.core import apply_refresh, prepare_refresh
 from services.summarizer.dashboard import DashboardSource, add_routes
-from services.summarizer.grain import DayGrain
 from services.summarizer.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,6 @@ class Summarizer:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
         self.session = warehouse.Session(common)
         warehouse.migrate(self.session.con)
-        self.grain = DayGrain()  # read whole by the first refresh, then batch by batch
         self.last_refresh = 0.0
         self.heartbeat = Heartbeat(common.watchdog_seconds)
         self.publisher = Publisher(
@@ -60,9 +58,7 @@ class Summarizer:
     def refresh(self) -> None:
         started = time.monotonic()
         # The fact rows are read outside the writers' turn; only the marts' replacement is in it.
-        prepared = self.session.read(
-            lambda con: prepare_refresh(con, self.grain, self.own.hourly_days)
-        )
+        prepared = self.session.read(lambda con: prepare_refresh(con, self.own.hourly_days))
         applied = prepared is not None and self.session.transact(
             lambda con: apply_refresh(con, prepared)
         )

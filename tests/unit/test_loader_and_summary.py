@@ -23,7 +23,7 @@ from services.loader.core import decode_batch
 from services.loader.id_snapshots import IdSnapshots
 from services.loader.runner import LoaderHandler, batch_files
 from services.summarizer.core import apply_refresh, prepare_refresh, refresh_pending
-from services.summarizer.grain import GRAIN_SQL, NEW_BATCHES, DayGrain
+from services.summarizer.grain import GRAIN_SQL, NEW_BATCHES, read_grain
 
 TOPICS = Topics("u")
 
@@ -279,12 +279,10 @@ def test_summary_refresh_covers_late_events_and_equals_recomputation(
         [(event(1, 20), src(0, 0)), (event(2, 21, account="000000000007"), src(0, 1))],
         "b1",
     )
-    grain = DayGrain()  # kept across refreshes, as the summarizer does
-    assert refresh_pending(con, grain=grain) == (1, [20261120, 20261121])
+    assert refresh_pending(con) == (1, [20261120, 20261121])
     land(session, [(event(3, 20, amount=5.0), src(1, 0))], "b2")  # a late event for an old day
-    assert refresh_pending(con, grain=grain) == (1, [20261120])
-    assert refresh_pending(con, grain=grain) == (0, [])
-    assert grain.batches == {"b1", "b2"}
+    assert refresh_pending(con) == (1, [20261120])
+    assert refresh_pending(con) == (0, [])
     stored = con.execute(
         "SELECT year, month, day, customer_region, txn_count, total_amount "
         "FROM transaction_daily_summary ORDER BY ALL"
@@ -328,7 +326,6 @@ def test_a_refresh_overtaken_by_another_summarizer_writes_nothing(
 def test_the_grain_kept_batch_by_batch_equals_one_read_of_everything(
     session: warehouse.Session, con: duckdb.DuckDBPyConnection
 ) -> None:
-    kept = DayGrain()
     batches = [
         [(event(1, 20), src(0, 0)), (event(2, 21, account="000000000007"), src(0, 1))],
         [(event(3, 20, amount=2.5), src(1, 0)), (event(4, 22), src(1, 1))],
@@ -336,14 +333,32 @@ def test_the_grain_kept_batch_by_batch_equals_one_read_of_everything(
     ]
     for i, batch in enumerate(batches):
         land(session, batch, f"b{i}")
-        kept.catch_up(con)
-    once = DayGrain()
-    once.catch_up(con)
-    days = [20261120, 20261121, 20261122]
-    got, want = kept.rows(days), once.rows(days)
-    assert got is not None and want is not None
-    assert got.sort_by("time_id").to_pylist() == want.sort_by("time_id").to_pylist()
-    assert sum(got.column("txn_count").to_pylist()) == 5
+        assert refresh_pending(con)[0] == 1  # each refresh merges one batch into the kept grain
+    kept = con.execute("SELECT * FROM mart_grain ORDER BY ALL").fetchall()
+    once = con.execute(f"SELECT * FROM ({GRAIN_SQL.format(where='')}) ORDER BY ALL").fetchall()
+    assert kept == once
+    assert sum(row[5] for row in kept) == 5
+
+
+def test_a_refresh_reads_the_pending_batches_fact_rows_only(
+    session: warehouse.Session, con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    for i in range(4):  # all on one day: the kept grain of that day covers b0..b2
+        land(session, [(event(10 + i, 20), src(0, i))], f"b{i}")
+        if i < 3:
+            refresh_pending(con)
+    con.execute(f"SET enable_profiling = 'json'; SET profiling_output = '{tmp_path}/p.json'")
+    grain = read_grain(con, ["b3"], [20261120])  # what a summarizer that just started reads
+    con.execute("SET enable_profiling = 'no_output'")
+    assert grain is not None and sum(grain.column("txn_count").to_pylist()) == 4
+    scans = [
+        op["extra_info"]
+        for op in operators(json.loads((tmp_path / "p.json").read_text()))
+        if op.get("extra_info", {}).get("Table") == "transaction_fact"
+    ]
+    assert [scan["Total Files Read"] for scan in scans] == ["1"]  # of 4
+    assert refresh_pending(con) == (1, [20261120])
+    assert daily(con) == [(20, 4, 40.0)]
 
 
 def test_reading_new_batches_skips_the_other_batches_files(
@@ -378,7 +393,7 @@ def test_the_summary_check_tolerates_rounding_only(
     con.execute("UPDATE transaction_daily_summary SET total_amount = total_amount + 0.01")
     assert not check(con).ok
     refresh_pending(con)  # nothing pending: the wrong totals stay
-    con.execute("DELETE FROM summary_refresh")
+    con.execute("DELETE FROM mart_grain; DELETE FROM summary_refresh")  # the rebuild
     refresh_pending(con)
     assert check(con).ok
     con.execute("INSERT INTO transaction_daily_summary SELECT * FROM transaction_daily_summary")

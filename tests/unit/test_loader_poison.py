@@ -141,7 +141,6 @@ def test_a_batch_of_rejections_only_commits_and_the_summary_refresh_takes_it(
     handler: LoaderHandler, bucket: Bucket
 ) -> None:
     from services.summarizer.core import refresh_pending
-    from services.summarizer.grain import DayGrain
 
     batch: list[Frame] = [(b"\x00\x00\x00\x00\x09junk", 1, o, None) for o in range(3)]
     manifest = land(handler, batch)
@@ -149,6 +148,6 @@ def test_a_batch_of_rejections_only_commits_and_the_summary_refresh_takes_it(
     assert ledger_offsets(handler.session.con, "g", TOPICS.validated) == {1: 3}
     con = handler.session.con
     con.execute("BEGIN")
-    assert refresh_pending(con, grain=DayGrain()) == (1, [])
+    assert refresh_pending(con) == (1, [])
     con.execute("COMMIT")
     assert len(error_zone(bucket)) == 3
