@@ -1,6 +1,6 @@
 """Factories for confluent-kafka clients with the settings every service needs.
 
-Consumer settings follow FACTS.md: librdkafka's default fetch-queue backoff (1000 ms) leaves a
+Consumer settings: librdkafka's default fetch-queue backoff (1000 ms) leaves a
 batch consumer idle most of the time, so it is lowered and the local queue is made large.
 """
 

@@ -61,7 +61,10 @@ CREATE TABLE IF NOT EXISTS offsets_ledger (
 );
 
 -- One row per committed micro-batch (lineage). Its data files are the clean-zone files of the
--- DuckLake snapshot whose commit message is the batch id (see the load_batch_file view).
+-- DuckLake snapshot whose commit message is the batch id: the loader sets it with
+-- set_commit_message, and ducklake_data_file joined to ducklake_snapshot_changes on
+-- begin_snapshot = snapshot_id, where commit_message = batch_id, lists them (in the lake's
+-- __ducklake_metadata_lake schema; services/loader/runner.py batch_files).
 CREATE TABLE IF NOT EXISTS load_batch (
     batch_id        VARCHAR     NOT NULL,
     loader_instance VARCHAR     NOT NULL,

@@ -3,5 +3,5 @@
 -- version 1, writes no slower and scans 20-27% faster (`python -m bench.parquet_versions`,
 -- docs/performance.md). DuckDB and pyarrow read it (checked); other readers need the v2
 -- encodings (byte-stream-split: parquet-mr 1.12+, so Spark 3.2+). Files already written stay
--- as they are: readers take both, and compaction rewrites them.
+-- as they are: readers take both.
 CALL lake.set_option('parquet_version', 2);

@@ -13,7 +13,7 @@ class LoaderSettings(ConsumerServiceSettings):
     group_id: str = Field("headrace-loader", description="Kafka consumer group.")
     batch_max_messages: int = Field(100_000, description="Most messages in one batch.")
     # The loader's wait also paces commits, so other catalog writers (summarizer, other
-    # loaders) get their turn: FACTS.md saw a 30 ms commit cadence starve a summarizer.
+    # loaders) get their turn: a 30 ms commit cadence was measured to starve a summarizer.
     batch_max_wait_seconds: float = Field(1.0, description="Longest wait to fill a batch.")
     max_partitions_per_batch: int = Field(
         32,
