@@ -19,7 +19,7 @@ from confluent_kafka import KafkaException
 
 from headrace import kafka_clients
 from headrace.errors import OperatorError
-from headrace.infra import processes
+from headrace.infra import ports, processes
 from headrace.infra.config import InfraSettings
 from headrace.paths import PROJECT_ROOT
 
@@ -168,6 +168,11 @@ class KafkaBroker:
         while time.monotonic() < deadline:
             if processes.read_pid(self.pid_file) is None:
                 raise OperatorError(f"the Kafka broker exited at start; see {self.log_file}")
+            # A client created before the listener is up logs a "Connection refused" line per
+            # retry on stderr (librdkafka's own logging): wait for the port first.
+            if not ports.accepts("127.0.0.1", self.infra.kafka_port):
+                time.sleep(0.2)
+                continue
             try:
                 kafka_clients.admin(self.infra.bootstrap).list_topics(timeout=2)
                 return

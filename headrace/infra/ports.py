@@ -27,3 +27,12 @@ def _free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def accepts(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something listens on host:port (a TCP connect succeeds)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
