@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -22,7 +23,22 @@ app = typer.Typer(
 )
 infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka broker and GCS emulator.")
 app.add_typer(infra_app, name="infra")
-console = Console()
+
+WHOLE_WIDTH = 1_000  # wide enough for any row of the reports; tables take no more than they need
+
+
+def make_console(file: TextIO | None = None) -> Console:
+    """A console whose tables fit the terminal, or print whole when there is none.
+
+    Without a terminal (a pipe, a file, CI) rich assumes 80 columns and folds or cuts the cells
+    (reason codes, file names) of any wider table; COLUMNS, when set, still decides. Without
+    `file` it writes to whatever sys.stdout is at the time, as rich does.
+    """
+    whole = not (file or sys.stdout).isatty() and "COLUMNS" not in os.environ
+    return Console(file=file, width=WHOLE_WIDTH if whole else None)
+
+
+console = make_console()
 
 
 def run_service(name: str) -> None:
