@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.end_to_end import wait_drained
-from bench.environment import Environment, free_port_block
+from bench.environment import Environment
 from bench.memory import MemorySampler
 from bench.report import Figure
 from bench.service_process import memory_kib, run_module
 from headrace import warehouse
+from headrace.infra.ports import free_port_block
 from headrace.pipeline import SERVICES, LocalPipeline, settings_env
 from headrace.sample_events import generate
 

@@ -22,11 +22,12 @@ from pathlib import Path
 import duckdb
 
 from bench import freshness
-from bench.environment import Environment, free_port_block
+from bench.environment import Environment
 from bench.memory import MemorySampler
 from bench.report import Figure
 from bench.service_process import labelled, memory_kib, run_module, scrape
 from headrace import warehouse
+from headrace.infra.ports import free_port_block
 from headrace.pipeline import SERVICES, LocalPipeline, settings_env
 from headrace.settings import CommonSettings
 from headrace.topics import Topics

@@ -18,8 +18,9 @@ import shutil
 from pathlib import Path
 
 from bench import workload
-from bench.environment import environment, free_port_block
+from bench.environment import environment
 from bench.service_process import Samples, ServiceProcess, labelled
+from headrace.infra.ports import free_port_block
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.producer.runner import replay

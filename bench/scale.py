@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ SCALES = {
 def from_env(name: str | None = None) -> Scale:
     """The scale named (or BENCH_SCALE, default full), with BENCH_<FIELD> overrides applied."""
     base = SCALES[name or os.environ.get("BENCH_SCALE", "full")]
-    changes: dict[str, object] = {}
+    # Each value has its own field's type, parsed from the environment: Any per field.
+    changes: dict[str, Any] = {}
     for f in dataclasses.fields(base):
         raw = os.environ.get(f"BENCH_{f.name.upper()}")
         if raw is None or f.name == "name":
@@ -66,4 +68,4 @@ def from_env(name: str | None = None) -> Scale:
             changes[f.name] = tuple(int(v) for v in raw.split(","))
         else:
             changes[f.name] = type(current)(raw)
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)

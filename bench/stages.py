@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import floors
-from bench.environment import Environment, free_port_block
+from bench.environment import Environment
 from bench.report import Figure
 from bench.service_process import Drained, Samples, ServiceProcess, labelled
+from headrace.infra.ports import free_port_block
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.producer.runner import replay

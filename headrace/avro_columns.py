@@ -136,7 +136,8 @@ def frames(table: pa.Table, avro_schema: dict[str, Any], schema_id: int) -> list
     """Confluent wire-format frames (magic 0, 4-byte id, body) of every row."""
     header = pa.scalar(b"\x00" + schema_id.to_bytes(4, "big"))
     framed = pc.binary_join_element_wise(header, encode(table, avro_schema), b"")
-    return framed.to_pylist()
+    values: list[bytes] = framed.to_pylist()  # pyarrow is untyped: a binary array gives bytes
+    return values
 
 
 class _Reader:

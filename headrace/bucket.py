@@ -25,8 +25,9 @@ from headrace.errors import (
 )
 from headrace.settings import resolve_local
 
-# gcsfs 2026.x stalls ~60 s per bucket lookup on a gRPC call unless this is off (FACTS.md);
-# it must be set before gcsfs is imported, and real GCS works without it too.
+# gcsfs 2026.x stalls ~60 s per bucket lookup on a gRPC call unless this is off (measured
+# against the GCS emulator); it must be set before gcsfs is imported, and real GCS works
+# without it too.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 # Per-request limits for gs://. gcsfs passes no timeout of its own to aiohttp (its default
@@ -75,7 +76,7 @@ def _gcs_filesystem() -> type[Any]:
     """
     import gcsfs
 
-    class GcsFileSystem(gcsfs.GCSFileSystem):
+    class GcsFileSystem(gcsfs.GCSFileSystem):  # type: ignore[misc]  # gcsfs is untyped (Any)
         async def _info(self, path: str, generation: Any = None, **kwargs: Any) -> Any:
             key = self._strip_protocol(path)
             memo: OrderedDict[str, Any] = self.__dict__.setdefault("_immutable", OrderedDict())
@@ -116,7 +117,7 @@ def _gcs_check_filesystem() -> type[Any]:
     request = gcsfs.GCSFileSystem._request
     single_attempt = getattr(request, "__wrapped__", request)
 
-    class GcsCheckFileSystem(gcsfs.GCSFileSystem):
+    class GcsCheckFileSystem(gcsfs.GCSFileSystem):  # type: ignore[misc]  # gcsfs is untyped
         _request = single_attempt
 
     return GcsCheckFileSystem

@@ -79,8 +79,10 @@ class FileSchemaRegistry(RegistryCodec):
 
     def _reload(self) -> None:
         index = json.loads((self.directory / "registry.json").read_text())
-        self._files = {int(i): self.directory / name for i, name in index["schemas"].items()}
-        self._ids = {path.name: i for i, path in self._files.items()}
+        self._files: dict[int, Path] = {
+            int(i): self.directory / name for i, name in index["schemas"].items()
+        }
+        self._ids: dict[str, int] = {path.name: i for i, path in self._files.items()}
 
     def id_of(self, filename: str) -> int:
         if filename not in self._ids:

@@ -300,9 +300,11 @@ class LoaderHandler:
             params["bucket_width"] = bucket_width(counts or (), self.max_partitions)
             for sql in LAND_SQL:
                 con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-            rows, days = con.execute(
+            landed = con.execute(
                 "SELECT count(*), coalesce(list(DISTINCT time_id), []) FROM fresh"
-            ).fetchone()  # type: ignore[misc]
+            ).fetchone()
+            assert landed is not None  # an aggregate without GROUP BY returns one row
+            rows, days = landed
             con.unregister("batch")
         if trial:
             return None

@@ -83,8 +83,8 @@ def _merge(a: Ids, b: Ids) -> Ids:
 def _in_sorted(sorted_ids: Ids, ids: Ids) -> npt.NDArray[np.bool_]:
     if not len(sorted_ids):
         return np.zeros(len(ids), np.bool_)
-    at = np.searchsorted(sorted_ids, ids).clip(max=len(sorted_ids) - 1)
-    return sorted_ids[at] == ids
+    at: npt.NDArray[np.intp] = np.searchsorted(sorted_ids, ids).clip(max=len(sorted_ids) - 1)
+    return np.equal(sorted_ids[at], ids)  # what `==` calls; numpy types `==` as Any
 
 
 class SeenIds:

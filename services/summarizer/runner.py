@@ -123,9 +123,12 @@ def make_app(summarizer: Summarizer) -> faust.App:
             log.debug("manifest %s: days %s", manifest["batch_id"], manifest["days"])
             await summarizer.refresh_async()
 
-    @app.timer(interval=own.catch_up_seconds)
     async def catch_up() -> None:
         await summarizer.refresh_async()
+
+    # Registered by a call, not as a decorator: faust types timer() as returning a bare
+    # Callable, which would leave catch_up untyped.
+    app.timer(interval=own.catch_up_seconds)(catch_up)
 
     return app
 

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from headrace import kafka_clients, warehouse
+from headrace.infra.ports import free_port_block
 from headrace.pipeline import LocalPipeline
 from headrace.reconciliation import Counts
 from headrace.sample_events import generate
@@ -28,7 +29,7 @@ from headrace.topics import Topics, ensure_pipeline_topics
 from services.producer.runner import replay
 from tests.analytics.conftest import VENV_BIN
 from tests.analytics.recompute import mart_mismatches, snapshot_mismatches
-from tests.conftest import env_of, free_port_block, wait_settled
+from tests.conftest import env_of, wait_settled
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

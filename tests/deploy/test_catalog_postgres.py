@@ -17,8 +17,8 @@ import pytest
 
 from headrace import warehouse
 from headrace.errors import OperatorError
+from headrace.infra.ports import free_port_block
 from headrace.settings import CommonSettings
-from tests.conftest import free_port_block
 from tests.deploy.prometheus_server import REPO, yaml
 
 pytestmark = pytest.mark.integration

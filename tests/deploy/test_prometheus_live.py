@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from headrace.infra.ports import free_port_block
 from headrace.pipeline import SERVICES, LocalPipeline
 from headrace.sample_events import generate
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.producer.runner import replay
-from tests.conftest import free_port_block, wait_settled
+from tests.conftest import wait_settled
 from tests.deploy.prometheus_server import (
     PrometheusServer,
     dashboard_exprs,

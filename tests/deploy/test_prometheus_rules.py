@@ -82,4 +82,5 @@ def test_every_alert_has_a_runbook_entry() -> None:
         assert annotations["runbook_url"] == f"docs/operations.md#{anchor}"
         assert anchor == str(alert["alert"]).lower()
         assert anchor in headings, f"docs/operations.md has no section {alert['alert']}"
-        assert alert["labels"]["severity"] in ("warning", "critical")  # type: ignore[index]
+        labels = alert["labels"]
+        assert isinstance(labels, dict) and labels["severity"] in ("warning", "critical")

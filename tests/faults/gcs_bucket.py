@@ -32,7 +32,7 @@ class GcsBucket:
     taken: frozenset[int] = frozenset()  # ports chosen for the broker and services, not yet bound
 
     def __post_init__(self) -> None:
-        from tests.conftest import free_port_block
+        from headrace.infra.ports import free_port_block
 
         base = free_port_block(2)
         while {base, base + 1} & self.taken:

@@ -460,7 +460,7 @@ class FaultSuite:
 
 
 def _free_port_base() -> int:
-    from tests.conftest import free_port_block
+    from headrace.infra.ports import free_port_block
 
     return free_port_block(40)
 
@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         help="gs: the GCS emulator behind a fault proxy, with bucket faults; local: a folder.",
     )
     args = parser.parse_args(argv)
-    from tests.conftest import free_port_block
+    from headrace.infra.ports import free_port_block
 
     base = free_port_block(4)
     home = args.home.resolve() / f"seed-{args.seed}-{int(time.time())}"

@@ -15,7 +15,7 @@ import pytest
 
 from headrace.crash_points import POINTS
 from headrace.infra.config import InfraSettings
-from tests.conftest import free_port_block
+from headrace.infra.ports import free_port_block
 from tests.faults.suite import FaultSuite
 
 pytestmark = pytest.mark.integration

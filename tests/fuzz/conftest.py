@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 LONG = os.environ.get("HEADRACE_FUZZ") == "long"
 SMOKE_EXAMPLES = 20
 INPUTS: Counter[str] = Counter()
-SECONDS: Counter[str] = Counter()
+SECONDS: defaultdict[str, float] = defaultdict(float)
 RESULT = Path(".headrace/fuzz/result.json")
 
 

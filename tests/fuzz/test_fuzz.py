@@ -14,11 +14,13 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import fastavro
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from confluent_kafka import Producer
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -90,16 +92,10 @@ class Lake:
         warehouse.migrate(self.session.con)
         registry = default_registry()
         bucket = Bucket.open(common.bucket_url)
+        # No producer: the harness calls decode and load, never `handle`, its only user.
+        no_producer = cast(Producer, None)
         self.loader = LoaderHandler(
-            self.session,
-            None,
-            TOPICS,
-            "fuzz",
-            "f",
-            "salt",
-            registry,
-            None,
-            bucket,  # type: ignore[arg-type]
+            self.session, no_producer, TOPICS, "fuzz", "f", "salt", registry, None, bucket
         )
         self.next_offset = 0
 

@@ -125,7 +125,9 @@ class SlowCommitter(Recorder):
         self.commits.append(commit_offsets(consumer, messages))
 
 
-def test_a_batch_slower_than_max_poll_interval_keeps_its_partitions(bootstrap: str) -> None:
+def test_a_batch_slower_than_max_poll_interval_keeps_its_partitions(
+    bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A member that stops polling for max.poll.interval.ms leaves the group: its commit is
     # refused and its batch redone by the next owner. The loop polls (paused) while the batch
     # is in hand, so the slow batch commits and nothing is handled twice.
@@ -137,7 +139,11 @@ def test_a_batch_slower_than_max_poll_interval_keeps_its_partitions(bootstrap: s
     loop = ConsumerLoop(
         consumer, [topic], slow, BatchPolicy(max_messages=50), heartbeat, StopFlag()
     )
-    loop._on_lost = lambda c, p: pytest.fail(f"partitions lost: {p}")  # type: ignore[method-assign]
+
+    def lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        pytest.fail(f"partitions lost: {partitions}")
+
+    monkeypatch.setattr(loop, "_on_lost", lost)
     deadline = time.monotonic() + 60
     loop.run(idle_exit=lambda: sum(map(len, slow.batches)) >= 200 or time.monotonic() > deadline)
 

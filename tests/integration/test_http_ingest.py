@@ -22,13 +22,13 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from headrace import kafka_clients
+from headrace.infra.ports import free_port_block
 from headrace.service_http import HealthServer
 from headrace.settings import CommonSettings
 from headrace.topics import Topics
 from services.producer.config import ProducerSettings
 from services.producer.ingest import ingest_producer
 from services.producer.runner import ingest_app
-from tests.conftest import free_port_block
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from headrace import kafka_clients
 from headrace.infra import processes
 from headrace.infra.config import InfraSettings
 from headrace.infra.kafka_broker import KafkaBroker
+from headrace.infra.ports import free_port_block
 from headrace.topics import ensure_topics
-from tests.conftest import free_port_block
 
 
 def test_broker_restart_keeps_topics_and_messages(tmp_path: Path) -> None:

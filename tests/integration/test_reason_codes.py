@@ -70,7 +70,9 @@ def produce_all(common: CommonSettings, values: list[bytes | None]) -> list[tupl
     def on_delivery(i: int) -> Callable[[KafkaError | None, Message], None]:
         def done(err: KafkaError | None, msg: Message) -> None:
             assert err is None, err
-            positions[i] = (msg.partition(), msg.offset())
+            partition, offset = msg.partition(), msg.offset()
+            assert partition is not None and offset is not None  # a delivered message has both
+            positions[i] = (partition, offset)
 
         return done
 

@@ -27,7 +27,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from headrace import kafka_clients, warehouse, wire_format
-from headrace.confluent_registry import FileRegistryClient
+from headrace.confluent_registry import ConfluentRegistry, FileRegistryClient
 from headrace.consumer_loop import StopFlag
 from headrace.paths import SCHEMAS_DIR
 from headrace.pipeline import SERVICES, LocalPipeline
@@ -150,9 +150,11 @@ def validated_schema_ids(common: CommonSettings, deserialize: AvroDeserializer) 
         for m in consumer.consume(1000, 0.5):
             if m.error():
                 continue
-            ctx = SerializationContext(topic, MessageField.VALUE)
-            assert deserialize(m.value(), ctx)["transaction_id"] > 0
-            schema_id, _ = wire_format.unframe(m.value())
+            value = m.value()
+            assert value is not None
+            decoded = deserialize(value, SerializationContext(topic, MessageField.VALUE))
+            assert isinstance(decoded, dict) and decoded["transaction_id"] > 0
+            schema_id, _ = wire_format.unframe(value)
             ids[schema_id] = ids.get(schema_id, 0) + 1
     consumer.close()
     return ids
@@ -195,13 +197,14 @@ def test_rolling_schema_change_without_restart(
     assert by_channel == {"v1": len(v1.sent), "MOBILE": len(v2.sent)}
     # One Parquet file per load batch whatever the mix of versions: no storm of small files.
     meta = f"__ducklake_metadata_{warehouse.LAKE}"
-    (files,) = con.execute(
+    files = con.execute(
         f"""SELECT count(*) FROM {meta}.ducklake_data_file df
             JOIN {meta}.ducklake_table t USING (table_id)
             WHERE t.table_name = 'transaction_fact'"""
-    ).fetchone()  # type: ignore[misc]
-    (batches,) = con.execute("SELECT count(*) FROM load_batch WHERE fact_rows > 0").fetchone()  # type: ignore[misc]
-    assert files <= batches
+    ).fetchone()
+    batches = con.execute("SELECT count(*) FROM load_batch WHERE fact_rows > 0").fetchone()
+    assert files is not None and batches is not None
+    assert files[0] <= batches[0]
 
     ids = validated_schema_ids(
         common, AvroDeserializer(FileRegistryClient(Path(common.schemas_dir)))
@@ -214,7 +217,9 @@ def test_schema_registry_url_interoperates_with_confluent_serdes(
 ) -> None:
     """Upstream uses confluent-kafka's AvroSerializer; a downstream its AvroDeserializer."""
     common = make_settings().model_copy(update={"schema_registry_url": "mock://evolution"})
-    client: SchemaRegistryClient = registry_for(common).client  # type: ignore[union-attr]
+    registry = registry_for(common)
+    assert isinstance(registry, ConfluentRegistry)  # a schema_registry_url names the Confluent one
+    client: SchemaRegistryClient = registry.client
     topics = Topics(common.topic_prefix)
     v2_schema = (SCHEMAS_DIR / "transaction.v2.avsc").read_text()
     serialize = AvroSerializer(client, v2_schema)

@@ -11,12 +11,13 @@ import fastavro
 import numpy as np
 import pyarrow as pa
 import pytest
+from fastavro.types import Schema
 
 from headrace import avro_columns
 from headrace.paths import SCHEMAS_DIR
 
 
-def fastavro_body(schema: object, record: dict[str, object]) -> bytes:
+def fastavro_body(schema: Schema, record: object) -> bytes:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, schema, record)
     return buf.getvalue()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow.parquet as pq
 import pytest
+from confluent_kafka import Producer
 
 from headrace import warehouse
 from headrace.bucket import Bucket
@@ -26,6 +29,9 @@ from services.summarizer.core import apply_refresh, prepare_refresh, refresh_pen
 from services.summarizer.grain import GRAIN_SQL, NEW_BATCHES, read_grain
 
 TOPICS = Topics("u")
+# The producer only announces a committed batch, in `handle`; these tests call decode and load
+# directly and never reach it, so no client is created.
+NO_PRODUCER = cast(Producer, None)
 
 
 def event(
@@ -63,7 +69,7 @@ def loader(
     session: warehouse.Session, instance: str = "a", snapshots: IdSnapshots | None = None
 ) -> LoaderHandler:
     registry = default_registry()
-    return LoaderHandler(session, None, TOPICS, "g", instance, "salt", registry, snapshots)  # type: ignore[arg-type]
+    return LoaderHandler(session, NO_PRODUCER, TOPICS, "g", instance, "salt", registry, snapshots)
 
 
 def land(
@@ -136,6 +142,7 @@ def test_a_service_session_has_one_thread_and_no_file_cache_an_analyst_connectio
     assert session.con.execute(settings).fetchone() == (False, 1)
     analyst = warehouse.connect(session.settings, read_only=True)
     default = duckdb.connect().execute(settings).fetchone()
+    assert default is not None
     assert analyst.execute(settings).fetchone() == default == (True, default[1])
 
 
@@ -260,9 +267,14 @@ def test_a_restarted_loader_starts_from_saved_ids_and_reads_only_later_rows(
     b = loader(session, "b", snapshots)
     reads: list[tuple[list[int], int]] = []
     read = b.seen._read
-    monkeypatch.setattr(
-        b.seen, "_read", lambda con, ps, lowest: reads.append((ps, lowest)) or read(con, ps, lowest)
-    )
+
+    def recorded(
+        con: duckdb.DuckDBPyConnection, ps: list[int], lowest: int
+    ) -> tuple[npt.NDArray[np.int32], seen_ids.Ids, seen_ids.Ids]:
+        reads.append((ps, lowest))
+        return read(con, ps, lowest)
+
+    monkeypatch.setattr(b.seen, "_read", recorded)
     batch = [(event(1, 20), src(0, 3)), (event(3, 21), src(0, 4)), (event(4, 20), src(0, 5))]
     manifest = land(b, batch, "b3")
     # Id 1 is a duplicate through the saved copy, id 3 through the one row read after it.

@@ -16,7 +16,7 @@ from headrace.pipeline_lag import ledger_offsets
 from headrace.schema_registry import default_registry
 from headrace.settings import CommonSettings
 from services.loader.runner import Frame, LoaderHandler
-from tests.unit.test_loader_and_summary import TOPICS, event
+from tests.unit.test_loader_and_summary import NO_PRODUCER, TOPICS, event
 
 
 @pytest.fixture
@@ -30,15 +30,7 @@ def handler(tmp_path: Path, bucket: Bucket) -> LoaderHandler:
     session = warehouse.Session(common)
     warehouse.migrate(session.con)
     return LoaderHandler(
-        session,
-        None,
-        TOPICS,
-        "g",
-        "a",
-        "salt",
-        default_registry(),
-        None,
-        bucket,  # type: ignore[arg-type]
+        session, NO_PRODUCER, TOPICS, "g", "a", "salt", default_registry(), None, bucket
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from headrace import poison
 
 
-def fails_on(bad: set[int], calls: list[int] | None = None):  # type: ignore[no-untyped-def]
+def fails_on(bad: set[int], calls: list[int] | None = None) -> Callable[[Sequence[int]], list[int]]:
     def attempt(piece: Sequence[int]) -> list[int]:
         if calls is not None:
             calls.append(len(piece))

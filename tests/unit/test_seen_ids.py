@@ -40,8 +40,10 @@ def test_saved_ids_keep_the_newest_copies_and_never_one_past_the_ledger(tmp_path
     for offset in (10, 20, 30):
         snapshots.save(1, np.arange(offset, dtype=np.int64), offset)
     assert [offset for _, offset in snapshots._saved(1)] == [20, 30]  # the oldest deleted
-    ids, offset = snapshots.newest(1, at_most=30) or (None, None)
-    assert offset == 30 and ids is not None and ids.tolist() == list(range(30))
+    newest = snapshots.newest(1, at_most=30)
+    assert newest is not None
+    ids, offset = newest
+    assert offset == 30 and ids.tolist() == list(range(30))
     assert (snapshots.newest(1, at_most=25) or (None, None))[1] == 20
     assert snapshots.newest(1, at_most=19) is None
     assert snapshots.newest(2, at_most=100) is None

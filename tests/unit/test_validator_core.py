@@ -8,7 +8,9 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import orjson
+import pyarrow as pa
 import pytest
 
 from headrace import wire_format
@@ -223,13 +225,13 @@ def test_a_record_the_columnar_step_fails_on_is_isolated(
 
     real = core.Validator._table
 
-    def table(self: Validator, events: list[object]) -> object:
+    def table(self: Validator, events: list[msgspec.Struct]) -> pa.Table:
         if any(getattr(e, "source_system", None) == "poison" for e in events):
             raise OverflowError("int too big to convert")
-        return real(self, events)  # type: ignore[arg-type]
+        return real(self, events)
 
     monkeypatch.setattr(core.Validator, "_table", table)
-    values = [spoil(transaction_id=i + 1) for i in range(50)]
+    values: list[bytes | None] = [spoil(transaction_id=i + 1) for i in range(50)]
     values[17] = spoil(transaction_id=18, source_system="poison")
     outcome = validator.validate(values, NOW)
     assert outcome.rows == [i for i in range(50) if i != 17]
