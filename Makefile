@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-8)
 
-.PHONY: demo test lint typecheck unit integration faults fuzz bench bench-smoke bench-deps infra-start infra-stop clean
+.PHONY: demo test lint typecheck docs unit integration faults fuzz bench bench-smoke bench-deps infra-start infra-stop clean
 FAULTS ?= 200
 SEED ?= 1
 
@@ -33,6 +33,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+# docs/configuration.md from the settings classes (a unit test fails when it is stale).
+docs: $(STAMP)
+	$(PY) -m tools.config_reference
 
 # The fault-injection suite (docs/guarantees.md): FAULTS faults, then the invariants I1-I11.
 faults: $(STAMP)
