@@ -10,7 +10,7 @@
 # the source, and a non-root user; its last step loads every extension once, so a broken or
 # missing binary fails the build, not the first batch.
 #
-# The package finds its schemas beside itself (headrace/paths.py: <package>/../schemas), so the
+# The package finds its schemas beside itself (headrace/runtime/paths.py: <package>/../schemas), so the
 # source tree lives in /app with schemas/ next to headrace/ and services/, and PYTHONPATH=/app makes
 # Python import from there (the venv's own copy of the package only provides the `headrace`
 # command). tests/deploy checks that every COPY source exists and is not in .dockerignore.
@@ -53,7 +53,7 @@ COPY schemas ./schemas
 USER 10001:10001
 # Every DuckDB extension the warehouse uses loads from its package (and is installed in ~/.duckdb
 # for this user); `headrace --help` imports the command line.
-RUN python -c "import duckdb; from headrace.warehouse import load_extension; \
+RUN python -c "import duckdb; from headrace.lake.warehouse import load_extension; \
 con = duckdb.connect(); [load_extension(con, n) for n in ('ducklake', 'sqlite', 'postgres', 'httpfs')]" \
     && headrace --help > /dev/null
 # The services' HTTP ports (/healthz, /readyz, /metrics): producer 8081 ... summarizer 8085.

@@ -28,7 +28,7 @@ from bench import backfill, end_to_end, frameworks, queries, stages, workload
 from bench.environment import Environment, environment
 from bench.report import Figure, render, write_json
 from bench.scale import Scale, from_env
-from headrace.errors import OperatorError
+from headrace.runtime.errors import OperatorError
 
 SECTIONS = ("stages", "versus", "e2e", "backfill", "queries")
 DEFAULT_ROOT = Path(".headrace/bench")

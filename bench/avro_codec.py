@@ -1,4 +1,4 @@
-"""Column-wise Avro (headrace/avro_columns.py) against fastavro record by record, same events.
+"""Column-wise Avro (headrace/codec/avro_columns.py) against fastavro record by record, same events.
 
     python -m bench.avro_codec [--events N]
 
@@ -20,9 +20,9 @@ from typing import Any, cast
 import fastavro
 import pyarrow as pa
 
-from headrace import avro_columns, wire_format
-from headrace.paths import SCHEMAS_DIR
-from headrace.sample_events import good_event
+from headrace.codec import avro_columns, wire_format
+from headrace.dev.sample_events import good_event
+from headrace.runtime.paths import SCHEMAS_DIR
 
 SCHEMA_ID = 4
 

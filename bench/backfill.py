@@ -20,10 +20,10 @@ from bench.environment import Environment
 from bench.memory import MemorySampler
 from bench.report import Figure
 from bench.service_process import memory_kib, run_module
-from headrace import warehouse
-from headrace.infra.ports import free_port_block
-from headrace.pipeline import SERVICES, LocalPipeline, settings_env
-from headrace.sample_events import generate
+from headrace.dev.infra.ports import free_port_block
+from headrace.dev.local_pipeline import SERVICES, LocalPipeline, settings_env
+from headrace.dev.sample_events import generate
+from headrace.lake import warehouse
 
 YEARS = 10
 LOADER_MEMORY_LIMIT_MIB = 1024.0  # deploy/k8s/base: the loader's memory limit

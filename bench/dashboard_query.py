@@ -1,11 +1,12 @@
 """Dashboard query on the daily summary at 10M fact rows: must take <= 50 ms.
 
 Builds a temporary DuckLake (SQLite catalog, local bucket) with synthetic fact rows written by SQL
-(range(), see headrace/sample_warehouse.py), refreshes the marts as the summarizer does, publishes
-the BI snapshot, then times the dashboard's daily-summary query (services/summarizer/dashboard.py
-DAILY_SQL) on the snapshot the dashboard reads, and on the warehouse table itself. The baseline,
-measured in the same run, is the same answer computed from the fact table by the star join the
-marts replace; the ratio says how much the marts save, whatever the machine.
+(range(), see headrace/dev/sample_warehouse.py), refreshes the marts as the summarizer does,
+publishes the BI snapshot, then times the dashboard's daily-summary query
+(services/summarizer/dashboard.py DAILY_SQL) on the snapshot the dashboard reads, and on the
+warehouse table itself. The baseline, measured in the same run, is the same answer computed from the
+fact table by the star join the marts replace; the ratio says how much the marts save, whatever the
+machine.
 
     .venv/bin/python bench/dashboard_query.py [--rows 10000000] [--days 90]
 
@@ -25,8 +26,9 @@ from pathlib import Path
 
 import duckdb
 
-from headrace import sample_warehouse, warehouse
-from headrace.settings import CommonSettings
+from headrace.dev import sample_warehouse
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 from services.summarizer import snapshot
 from services.summarizer.core import refresh_pending
 from services.summarizer.dashboard import DAILY_SQL

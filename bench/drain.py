@@ -24,10 +24,10 @@ from bench import workload
 from bench.environment import environment
 from bench.memory import MemorySampler
 from bench.service_process import Samples, ServiceProcess, labelled
-from headrace import warehouse
-from headrace.infra.ports import free_port_block
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.dev.infra.ports import free_port_block
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 
 

@@ -26,11 +26,11 @@ from bench.environment import Environment
 from bench.memory import MemorySampler
 from bench.report import Figure
 from bench.service_process import labelled, memory_kib, run_module, scrape
-from headrace import warehouse
-from headrace.infra.ports import free_port_block
-from headrace.pipeline import SERVICES, LocalPipeline, settings_env
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.dev.infra.ports import free_port_block
+from headrace.dev.local_pipeline import SERVICES, LocalPipeline, settings_env
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 
 E2E_TARGET = 100_000.0
 

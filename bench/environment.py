@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from headrace import kafka_clients, warehouse
-from headrace.infra.config import InfraSettings
-from headrace.infra.kafka_broker import KafkaBroker
-from headrace.infra.ports import free_port_block
-from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_pipeline_topics, ensure_topics
+from headrace.dev.infra.config import InfraSettings
+from headrace.dev.infra.kafka_broker import KafkaBroker
+from headrace.dev.infra.ports import free_port_block
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics, ensure_pipeline_topics, ensure_topics
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 
 
 @dataclass
@@ -84,7 +85,7 @@ def environment(root: Path) -> Iterator[Environment]:
     broker = KafkaBroker(infra)
     with _quiet_stderr():
         # librdkafka logs every refused connection while the broker boots (the readiness probe
-        # in headrace/infra/kafka_broker.py retries until it answers): noise, not news.
+        # in headrace/dev/infra/kafka_broker.py retries until it answers): noise, not news.
         broker.start()
     try:
         yield Environment(infra.bootstrap, work, data)

@@ -1,11 +1,11 @@
 """The validator's checks for one event, written the way a faust or Quix Streams user would.
 
-The same contract as the validator service (headrace/contract.py: the msgspec Struct built from
-the Avro schema and its rules, so types, required fields, ranges, enums and patterns are checked
-while decoding, then the time bounds), the same reason classification and the same Avro encoding
-and error envelope, one event at a time. It does not call the service's batch `Validator`: that
-is built for batches (columnar checks with a fixed cost per call), and calling it once per event
-would charge the comparison programs for a design they would not use.
+The same contract as the validator service (headrace/contract/rules.py: the msgspec Struct built
+from the Avro schema and its rules, so types, required fields, ranges, enums and patterns are
+checked while decoding, then the time bounds), the same reason classification and the same Avro
+encoding and error envelope, one event at a time. It does not call the service's batch `Validator`:
+that is built for batches (columnar checks with a fixed cost per call), and calling it once per
+event would charge the comparison programs for a design they would not use.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 import msgspec
 
-from headrace import envelope
-from headrace.contract import load_contract
-from headrace.envelope import Problem
-from headrace.schema_registry import default_registry
-from services.validator.core import classify
+from headrace.codec.registry import default_registry
+from headrace.contract import envelope
+from headrace.contract.envelope import Problem
+from headrace.contract.rules import load_contract
+from headrace.contract.validator import classify
 
 
 class EventChecks:

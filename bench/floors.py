@@ -2,7 +2,7 @@
 
 A stage cannot beat the client it is built on, so its throughput over the floor's says how much
 its own work costs. Each floor runs on the same broker and data, with the same client settings
-(headrace.kafka_clients: fetch.queue.backoff.ms 10, large queued.min.messages, lz4, linger 20 ms,
+(headrace.kafka.clients: fetch.queue.backoff.ms 10, large queued.min.messages, lz4, linger 20 ms,
 idempotence), the same batch sizes and the same guarantees as the stage it bounds:
 
 - producer: read the file's lines and produce them (no key extraction, no headers);
@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from bench.service_process import Drained
-from headrace import kafka_clients
-from headrace.consumer_loop import committed_offsets, position
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.consumer_loop import committed_offsets, position
 
 IDLE_TIMEOUT = 60.0
 

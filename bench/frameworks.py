@@ -18,8 +18,8 @@ from bench.comparison_result import Progress, read
 from bench.environment import Environment
 from bench.report import Figure
 from bench.service_process import run_module
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.kafka.topics import Topics
+from headrace.runtime.settings import CommonSettings
 
 TARGETS = {"faust": 50.0, "quix": 3.0}
 LABELS = {"faust": "faust-streaming 0.15.3 agent", "quix": "Quix Streams app"}

@@ -19,12 +19,12 @@ from functools import partial
 import duckdb
 
 from bench.report import Figure
-from headrace import kafka_clients
-from headrace.json_bytes import dumps_kept
-from headrace.sample_events import good_event
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
-from headrace.warehouse import LAKE, in_transaction
+from headrace.codec.json_bytes import dumps_kept
+from headrace.dev.sample_events import good_event
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics
+from headrace.lake.warehouse import LAKE, in_transaction
+from headrace.runtime.settings import CommonSettings
 
 P99_TARGET = 2.0
 POLL_SECONDS = 0.1

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.parquet_versions [--rows 10000000] [--root DIR]
 
 The decision it measured: schemas/warehouse/006_parquet_v2.sql. Synthetic fact rows
-(headrace/sample_warehouse.py, 365 days) are written partitioned by day, as DuckLake writes the
+(headrace/dev/sample_warehouse.py, 365 days) are written partitioned by day, as DuckLake writes the
 fact, once per version, with the lake's compression (snappy); then the columns the star join of
 `python -m bench` reads are scanned with its status filter. Each time is the median of three
 runs after a warm-up, all in one process (ratios, not absolute times, are the result).
@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from bench.queries import ONE_FILE_PER_DAY, median_ms
-from headrace import sample_warehouse
+from headrace.dev import sample_warehouse
 
 SCAN_SQL = """
 SELECT count(*), sum(amount), avg(processing_duration), sum(account_id), sum(time_id)

@@ -20,9 +20,9 @@ from pathlib import Path
 from bench import workload
 from bench.environment import environment
 from bench.service_process import Samples, ServiceProcess, labelled
-from headrace.infra.ports import free_port_block
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.dev.infra.ports import free_port_block
+from headrace.kafka.topics import Topics
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 
 

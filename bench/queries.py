@@ -1,6 +1,6 @@
 """Figure f: query latency at growing fact-table sizes (no broker: the warehouse alone).
 
-Synthetic fact rows (headrace/sample_warehouse.py, written by SQL) are appended in batches of at
+Synthetic fact rows (headrace/dev/sample_warehouse.py, written by SQL) are appended in batches of at
 most 10M rows, one warehouse transaction each, as loader batches would be, then compacted
 (ducklake_merge_adjacent_files, the maintenance a warehouse in service gets). At each size:
 
@@ -29,8 +29,9 @@ import duckdb
 
 from bench.dashboard_query import BASELINE_SQL
 from bench.report import Figure
-from headrace import sample_warehouse, warehouse
-from headrace.settings import CommonSettings
+from headrace.dev import sample_warehouse
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 from services.summarizer import snapshot
 from services.summarizer.core import refresh_pending
 from services.summarizer.dashboard import DAILY_SQL

@@ -22,7 +22,7 @@ from quixstreams.models import TopicConfig
 
 from bench.comparison_result import Progress
 from bench.event_checks import EventChecks
-from headrace.kafka_clients import BATCH_CONSUMER_DEFAULTS
+from headrace.kafka.clients import BATCH_CONSUMER_DEFAULTS
 
 FETCH_TUNING = {
     k: BATCH_CONSUMER_DEFAULTS[k] for k in ("fetch.queue.backoff.ms", "queued.min.messages")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from headrace.infra import processes
-from headrace.pipeline import settings_env
-from headrace.settings import CommonSettings
+from headrace.dev.infra import processes
+from headrace.dev.local_pipeline import settings_env
+from headrace.runtime.settings import CommonSettings
 
 SERVICE_PORT_ENV = "HEADRACE_{}_PORT"
 # Counts only committed batches: a service has drained a backlog when it reaches the backlog.

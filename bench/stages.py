@@ -16,9 +16,9 @@ from bench import floors
 from bench.environment import Environment
 from bench.report import Figure
 from bench.service_process import Drained, Samples, ServiceProcess, labelled
-from headrace.infra.ports import free_port_block
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.dev.infra.ports import free_port_block
+from headrace.kafka.topics import Topics
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 
 EVENTS_OUT = "headrace_events_out_total"

@@ -1,6 +1,6 @@
 """The events every figure is measured on: sample JSONL files, generated once and cached.
 
-headrace/sample_events.py writes ~50k events/s per core, so 10M events take minutes; files are
+headrace/dev/sample_events.py writes ~50k events/s per core, so 10M events take minutes; files are
 generated in 1M-event chunks on every core and kept under .headrace/bench/data between runs.
 Each file's expected reason counts are kept beside it.
 """
@@ -12,7 +12,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from headrace.sample_events import generate
+from headrace.dev.sample_events import generate
 
 CHUNK = 1_000_000
 SEED = 7

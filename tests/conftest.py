@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from headrace import kafka_clients, warehouse
-from headrace.infra.config import InfraSettings
-from headrace.infra.gcs_emulator import GcsEmulator
-from headrace.infra.kafka_broker import KafkaBroker
-from headrace.infra.ports import free_port_block
-from headrace.pipeline import SERVICES, LocalPipeline, settings_env
-from headrace.reconciliation import Counts
-from headrace.report_view import current_counts
-from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_pipeline_topics
+from headrace.audit.reconciliation import Counts
+from headrace.cli.report_view import current_counts
+from headrace.dev.infra.config import InfraSettings
+from headrace.dev.infra.gcs_emulator import GcsEmulator
+from headrace.dev.infra.kafka_broker import KafkaBroker
+from headrace.dev.infra.ports import free_port_block
+from headrace.dev.local_pipeline import SERVICES, LocalPipeline, settings_env
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics, ensure_pipeline_topics
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 
 
 @pytest.fixture(scope="session")

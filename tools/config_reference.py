@@ -15,10 +15,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from headrace.infra.config import InfraSettings
-from headrace.paths import PROJECT_ROOT
-from headrace.settings import CommonSettings
-from headrace.warehouse_metrics import WarehouseMetricsSettings
+from headrace.audit.warehouse_metrics import WarehouseMetricsSettings
+from headrace.dev.infra.config import InfraSettings
+from headrace.runtime.paths import PROJECT_ROOT
+from headrace.runtime.settings import CommonSettings
 from services.loader.config import LoaderSettings
 from services.producer.config import ProducerSettings
 from services.stager.config import StagerSettings

@@ -1,4 +1,4 @@
--- Star schema of the warehouse, as DuckLake tables. Applied once by headrace.warehouse.migrate();
+-- Star schema of the warehouse, as DuckLake tables. Applied once by headrace.lake.warehouse.migrate();
 -- the statements run inside the lake catalog (USE lake), so names are unqualified.
 
 -- One row per event day. time_id = yyyymmdd, so it is the same on every loader replica.

@@ -1,6 +1,6 @@
 -- Analysts' layer: marts beside the daily summary, and views that read one row per dimension key.
 -- The summarizer refreshes every mart for the days a load touched (services/summarizer/core.py);
--- nothing here is rebuilt in full. Applied once by headrace.warehouse.migrate() (USE lake).
+-- nothing here is rebuilt in full. Applied once by headrace.lake.warehouse.migrate() (USE lake).
 
 -- The daily summary gains its date, so BI tools get a temporal column without assembling one.
 ALTER TABLE transaction_daily_summary ADD COLUMN date DATE;

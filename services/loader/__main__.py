@@ -1,5 +1,5 @@
 """python -m services.loader: the same as `headrace run loader`."""
 
-from headrace.cli import service_main
+from headrace.cli.main import service_main
 
 service_main("loader")

@@ -3,7 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from headrace.settings import ConsumerServiceSettings
+from headrace.runtime.settings import ConsumerServiceSettings
 
 
 class LoaderSettings(ConsumerServiceSettings):

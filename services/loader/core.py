@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headrace import avro_columns
+from headrace.codec import avro_columns
 
 BATCH_SCHEMA = pa.schema(
     [

@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from headrace.bucket import Bucket
+from headrace.lake.bucket import Bucket
 from services.loader.seen_ids import Ids
 
 log = logging.getLogger(__name__)

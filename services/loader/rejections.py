@@ -2,9 +2,9 @@
 
 Validation is meant to refuse whatever the warehouse cannot store, so these are rare: a frame no
 registered schema decodes (another producer wrote to the validated topic), or a record a loading
-step still fails on (headrace/poison.py isolates it). Each is written by the loader itself as a
-one-line file, `error/date=<day it entered raw>/<topic>.pPPP.oOFFSET-OFFSET.loader.jsonl`, in the
-envelope the stager writes for the validator's rejections (stage `loader`, reason UNPROCESSABLE,
+step still fails on (headrace/contract/poison.py isolates it). Each is written by the loader itself
+as a one-line file, `error/date=<day it entered raw>/<topic>.pPPP.oOFFSET-OFFSET.loader.jsonl`, in
+the envelope the stager writes for the validator's rejections (stage `loader`, reason UNPROCESSABLE,
 the original Confluent frame in base64). The file is written before the warehouse transaction
 that moves the ledger past its offset commits, so a crash can leave a file whose record the
 ledger does not cover yet. Before the file, a marker naming it is written under
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from headrace import envelope
-from headrace.bucket import Bucket
-from headrace.envelope import Problem
-from headrace.zone_files import day_folder, file_name
+from headrace.contract import envelope
+from headrace.contract.envelope import Problem
+from headrace.lake.bucket import Bucket
+from headrace.lake.zone_files import day_folder, file_name
 
 WRITER = "loader"
 MARKERS = "state/loader-rejected"

@@ -6,8 +6,8 @@ ledger, so a crash anywhere before COMMIT replays the batch and a crash after it
 Rows at offsets the ledger already covers (another instance loaded them while this one was paused)
 are dropped inside the transaction. The Kafka commit afterwards only keeps lag metrics honest.
 
-No record stops the loader (headrace/poison.py). A frame that does not decode is isolated at
-once; a batch whose transaction fails on what it carries is landed again in rolled-back trial
+No record stops the loader (headrace/contract/poison.py). A frame that does not decode is isolated
+at once; a batch whose transaction fails on what it carries is landed again in rolled-back trial
 transactions, split until the records that fail alone are found, and then committed without
 them: the same transaction writes their error-zone files (services/loader/rejections.py) and
 moves the ledger past their offsets, so each still ends in exactly one place.
@@ -29,16 +29,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from headrace import kafka_clients, lag_metrics, metrics, poison, warehouse, warehouse_metrics
-from headrace.bucket import Bucket
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets
-from headrace.crash_points import crash_point, poison_rows
-from headrace.envelope import Problem
-from headrace.pipeline_lag import ledger_offsets
-from headrace.schema_registry import Registry, registry_for
-from headrace.service_http import Heartbeat
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.audit import warehouse_metrics
+from headrace.audit.pipeline_lag import ledger_offsets
+from headrace.codec.registry import Registry, registry_for
+from headrace.contract import poison
+from headrace.contract.envelope import Problem
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka import lag_metrics
+from headrace.kafka.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.runtime import metrics
+from headrace.runtime.crash_points import crash_point, poison_rows
+from headrace.runtime.http import Heartbeat
+from headrace.runtime.settings import CommonSettings
 from services.loader import rejections
 from services.loader.config import LoaderSettings
 from services.loader.core import (

@@ -1,5 +1,5 @@
 """python -m services.producer: the same as `headrace run producer`."""
 
-from headrace.cli import service_main
+from headrace.cli.main import service_main
 
 service_main("producer")

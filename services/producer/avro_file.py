@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import fastavro
 
-from headrace.errors import OperatorError
+from headrace.runtime.errors import OperatorError
 from services.producer.events import BATCH_ROWS, RawEvent, rows_to_events
 
 

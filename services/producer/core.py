@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from headrace.errors import OperatorError
-from headrace.paths import SCHEMAS_DIR
+from headrace.runtime.errors import OperatorError
+from headrace.runtime.paths import SCHEMAS_DIR
 from services.producer import avro_file, csv_file, jsonl_file, parquet_file
 from services.producer.events import RawEvent, key_of, key_of_json
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from headrace.errors import OperatorError
+from headrace.runtime.errors import OperatorError
 from services.producer.csv_json import Kind, field_kinds, json_objects
 from services.producer.events import MAX_EVENT_BYTES, RawEvent
 

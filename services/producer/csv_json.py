@@ -17,8 +17,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headrace.contract import ContractError, load_contract
-from headrace.errors import OperatorError
+from headrace.contract.rules import ContractError, load_contract
+from headrace.runtime.errors import OperatorError
 
 
 class Kind(Enum):

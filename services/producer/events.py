@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import msgspec
 import orjson
 
-from headrace.json_bytes import dumps_kept
+from headrace.codec.json_bytes import dumps_kept
 
 BATCH_ROWS = 10_000
 # librdkafka refuses a message over message.max.bytes (1,000,000 by default) when it is produced;

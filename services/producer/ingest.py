@@ -20,8 +20,9 @@ from typing import Any
 from aiohttp import web
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from headrace import kafka_clients, metrics
-from headrace.service_http import Heartbeat
+from headrace.kafka import clients as kafka_clients
+from headrace.runtime import metrics
+from headrace.runtime.http import Heartbeat
 from services.producer.config import ProducerSettings
 from services.producer.events import RawEvent
 from services.producer.http_body import BadBody, EventTooLarge, split_body

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from headrace.errors import OperatorError
+from headrace.runtime.errors import OperatorError
 from services.producer.events import BATCH_ROWS, MAX_EVENT_BYTES, RawEvent, key_of_json
 
 _BOM = b"\xef\xbb\xbf"

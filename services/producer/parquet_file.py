@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from headrace.errors import OperatorError
+from headrace.runtime.errors import OperatorError
 from services.producer.events import BATCH_ROWS, RawEvent, rows_to_events
 
 

@@ -13,13 +13,14 @@ from aiohttp import web
 from confluent_kafka import KafkaError, Message, Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from headrace import kafka_clients, metrics, settings
-from headrace.crash_points import crash_point
-from headrace.errors import OperatorError
-from headrace.service import configure_logging
-from headrace.service_http import Heartbeat, build_app
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics
+from headrace.runtime import metrics, settings
+from headrace.runtime.crash_points import crash_point
+from headrace.runtime.errors import OperatorError
+from headrace.runtime.http import Heartbeat, build_app
+from headrace.runtime.settings import CommonSettings
+from headrace.serving.service import configure_logging
 from services.producer.config import ProducerSettings
 from services.producer.core import CheckedFile, RawEvent, open_file
 from services.producer.ingest import Ingest, Poller, add_routes, ingest_producer

@@ -1,5 +1,5 @@
 """python -m services.stager: the same as `headrace run stager`."""
 
-from headrace.cli import service_main
+from headrace.cli.main import service_main
 
 service_main("stager")

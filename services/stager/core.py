@@ -15,10 +15,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from headrace import poison
-from headrace.crash_points import poison_point
-from headrace.envelope import Problem, as_dicts
-from headrace.zone_files import day_folder, file_name
+from headrace.contract import poison
+from headrace.contract.envelope import Problem, as_dicts
+from headrace.lake.zone_files import day_folder, file_name
+from headrace.runtime.crash_points import poison_point
 
 STAGE = "stager"
 

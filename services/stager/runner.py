@@ -8,9 +8,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from headrace import kafka_clients, lag_metrics, metrics
-from headrace.bucket import Bucket
-from headrace.consumer_loop import (
+from headrace.codec.registry import Registry, registry_for
+from headrace.codec.wire_format import WireFormatError
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka import lag_metrics
+from headrace.kafka.consumer_loop import (
     BatchPolicy,
     ConsumerLoop,
     StopFlag,
@@ -18,13 +20,13 @@ from headrace.consumer_loop import (
     position,
     rewind,
 )
-from headrace.crash_points import crash_point
-from headrace.schema_registry import Registry, registry_for
-from headrace.service_http import Heartbeat
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
-from headrace.wire_format import WireFormatError
-from headrace.zone_files import parse_name
+from headrace.kafka.topics import Topics
+from headrace.lake.bucket import Bucket
+from headrace.lake.zone_files import parse_name
+from headrace.runtime import metrics
+from headrace.runtime.crash_points import crash_point
+from headrace.runtime.http import Heartbeat
+from headrace.runtime.settings import CommonSettings
 from services.stager.config import StagerSettings
 from services.stager.core import Record, raw_line, stage, text_or_base64
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from headrace.settings import CommonSettings, is_postgres, resolve_local
+from headrace.runtime.settings import CommonSettings, is_postgres, resolve_local
 
 SNAPSHOT_NAME = "marts.duckdb"
 

@@ -1,6 +1,6 @@
 """Errors by day and reason for the marts snapshot, counted from the error zone incrementally.
 
-The reading (which files, one DuckDB scan of the new or changed ones) is `headrace.error_zone`;
+The reading (which files, one DuckDB scan of the new or changed ones) is `headrace.lake.error_zone`;
 this module only shapes the tally as the snapshot's `error_daily_reason` table.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from headrace import error_zone
+from headrace.lake import error_zone
 
 SCHEMA = pa.schema([("date", pa.date32()), ("reason", pa.string()), ("records", pa.int64())])
 

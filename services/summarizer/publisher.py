@@ -18,8 +18,9 @@ import duckdb
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from headrace import kafka_clients, warehouse
-from headrace.bucket import Bucket
+from headrace.kafka import clients as kafka_clients
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
 from services.summarizer import snapshot
 from services.summarizer.error_zone import ErrorZoneTally
 

@@ -19,13 +19,15 @@ from typing import Any
 import duckdb
 import faust
 
-from headrace import metrics, settings, warehouse, warehouse_metrics
-from headrace.bucket import Bucket
-from headrace.schema_registry import registry_for
-from headrace.service import check_start, configure_logging
-from headrace.service_http import HealthServer, Heartbeat, build_app
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.audit import warehouse_metrics
+from headrace.codec.registry import registry_for
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.runtime import metrics, settings
+from headrace.runtime.http import HealthServer, Heartbeat, build_app
+from headrace.runtime.settings import CommonSettings
+from headrace.serving.service import check_start, configure_logging
 from services.summarizer.config import SummarizerSettings
 from services.summarizer.core import apply_refresh, prepare_refresh
 from services.summarizer.dashboard import DashboardSource, add_routes

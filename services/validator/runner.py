@@ -15,8 +15,13 @@ from typing import cast
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from headrace import envelope, kafka_clients, lag_metrics, metrics, poison
-from headrace.consumer_loop import (
+from headrace.codec.registry import Registry, registry_for
+from headrace.contract import envelope, poison
+from headrace.contract.rules import Contract, ContractWatcher
+from headrace.contract.validator import Validator
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka import lag_metrics
+from headrace.kafka.consumer_loop import (
     BatchPolicy,
     ConsumerLoop,
     StopFlag,
@@ -24,14 +29,12 @@ from headrace.consumer_loop import (
     position,
     rewind,
 )
-from headrace.contract import Contract, ContractWatcher
-from headrace.crash_points import crash_point
-from headrace.schema_registry import Registry, registry_for
-from headrace.service_http import Heartbeat
-from headrace.settings import CommonSettings
-from headrace.topics import ERROR_MESSAGE_MAX_BYTES, Topics
+from headrace.kafka.topics import ERROR_MESSAGE_MAX_BYTES, Topics
+from headrace.runtime import metrics
+from headrace.runtime.crash_points import crash_point
+from headrace.runtime.http import Heartbeat
+from headrace.runtime.settings import CommonSettings
 from services.validator.config import ValidatorSettings
-from services.validator.core import Validator
 
 log = logging.getLogger(__name__)
 SERVICE = "validator"

@@ -11,8 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from headrace import sample_warehouse, warehouse
-from headrace.settings import CommonSettings
+from headrace.dev import sample_warehouse
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 from services.summarizer.core import refresh_pending
 
 VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from headrace.service_http import HealthServer, Heartbeat, build_app
+from headrace.runtime.http import HealthServer, Heartbeat, build_app
 from services.summarizer import snapshot
 from services.summarizer.dashboard import DashboardSource, add_routes, render
 from services.summarizer.error_zone import SCHEMA

@@ -19,13 +19,14 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from headrace import kafka_clients, warehouse
-from headrace.infra.ports import free_port_block
-from headrace.pipeline import LocalPipeline
-from headrace.reconciliation import Counts
-from headrace.sample_events import generate
-from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_pipeline_topics
+from headrace.audit.reconciliation import Counts
+from headrace.dev.infra.ports import free_port_block
+from headrace.dev.local_pipeline import LocalPipeline
+from headrace.dev.sample_events import generate
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics, ensure_pipeline_topics
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 from tests.analytics.conftest import VENV_BIN
 from tests.analytics.recompute import mart_mismatches, snapshot_mismatches

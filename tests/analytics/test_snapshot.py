@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from headrace.bucket import Bucket
+from headrace.lake.bucket import Bucket
 from services.summarizer import snapshot
 from services.summarizer.error_zone import ErrorZoneTally
 from services.summarizer.publisher import Publisher, Reconciliation

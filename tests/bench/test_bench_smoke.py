@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from headrace.paths import PROJECT_ROOT
+from headrace.runtime.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 

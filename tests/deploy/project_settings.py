@@ -14,13 +14,13 @@ from typing import Any
 import typer
 from pydantic_settings import BaseSettings
 
-from headrace import cli
-from headrace.pipeline import SERVICES
+from headrace.cli import main as cli
+from headrace.dev.local_pipeline import SERVICES
 
 SETTINGS_MODULES = (
-    "headrace.settings",
-    "headrace.infra.config",
-    "headrace.warehouse_metrics",
+    "headrace.runtime.settings",
+    "headrace.dev.infra.config",
+    "headrace.audit.warehouse_metrics",
     *(f"services.{s}.config" for s in SERVICES),
 )
 

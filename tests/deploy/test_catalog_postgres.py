@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from headrace import warehouse
-from headrace.errors import OperatorError
-from headrace.infra.ports import free_port_block
-from headrace.settings import CommonSettings
+from headrace.dev.infra.ports import free_port_block
+from headrace.lake import warehouse
+from headrace.runtime.errors import OperatorError
+from headrace.runtime.settings import CommonSettings
 from tests.deploy.prometheus_server import REPO, yaml
 
 pytestmark = pytest.mark.integration

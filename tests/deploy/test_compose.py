@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from headrace.pipeline import SERVICES
+from headrace.dev.local_pipeline import SERVICES
 from tests.deploy import project_settings as code
 from tests.deploy.prometheus_server import DASHBOARD, PROMETHEUS_DIR, REPO, yaml
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from headrace.pipeline import SERVICES
-from headrace.topics import Topics
+from headrace.dev.local_pipeline import SERVICES
+from headrace.kafka.topics import Topics
 from tests.deploy import project_settings as code
 from tests.deploy.prometheus_server import REPO, yaml
 

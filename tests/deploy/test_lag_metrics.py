@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import REGISTRY
 
-from headrace import kafka_clients
-from headrace.lag_metrics import ConsumerLag
-from headrace.topics import ensure_topics
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.lag_metrics import ConsumerLag
+from headrace.kafka.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

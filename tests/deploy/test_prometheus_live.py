@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from headrace.infra.ports import free_port_block
-from headrace.pipeline import SERVICES, LocalPipeline
-from headrace.sample_events import generate
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.dev.infra.ports import free_port_block
+from headrace.dev.local_pipeline import SERVICES, LocalPipeline
+from headrace.dev.sample_events import generate
+from headrace.kafka.topics import Topics
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 from tests.conftest import wait_settled
 from tests.deploy.prometheus_server import (

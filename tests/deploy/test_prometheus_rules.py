@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from headrace.pipeline import SERVICES
+from headrace.dev.local_pipeline import SERVICES
 from tests.deploy.prometheus_server import ALERTS, PROMETHEUS_DIR, REPO, tool, yaml
 
 OPERATIONS_DOC = REPO / "docs" / "operations.md"

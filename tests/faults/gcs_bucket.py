@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headrace.errors import OperatorError
-from headrace.infra import processes
-from headrace.infra.config import InfraSettings
-from headrace.infra.gcs_emulator import GcsEmulator
+from headrace.dev.infra import processes
+from headrace.dev.infra.config import InfraSettings
+from headrace.dev.infra.gcs_emulator import GcsEmulator
+from headrace.runtime.errors import OperatorError
 from tests.faults import gcs_fault_proxy
 
-# Longer than the bucket client's read timeout (headrace/bucket.py), so a stalled request is
+# Longer than the bucket client's read timeout (headrace/lake/bucket.py), so a stalled request is
 # one the client gives up on, not one that merely comes back late.
 STALL_SECONDS = 40.0
 
@@ -32,7 +32,7 @@ class GcsBucket:
     taken: frozenset[int] = frozenset()  # ports chosen for the broker and services, not yet bound
 
     def __post_init__(self) -> None:
-        from headrace.infra.ports import free_port_block
+        from headrace.dev.infra.ports import free_port_block
 
         base = free_port_block(2)
         while {base, base + 1} & self.taken:

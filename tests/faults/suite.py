@@ -29,18 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headrace import kafka_clients, warehouse
-from headrace.crash_points import ENV as CRASH_ENV
-from headrace.crash_points import POINTS
-from headrace.infra.config import InfraSettings
-from headrace.infra.kafka_broker import KafkaBroker
-from headrace.invariants import Checker, Verdict
-from headrace.pipeline import LocalPipeline
-from headrace.pipeline_lag import StageLag, stage_lags
-from headrace.reconciliation import Counts, count
-from headrace.sample_events import generate
-from headrace.settings import CommonSettings
-from headrace.topics import Topics, ensure_pipeline_topics
+from headrace.audit.invariants import Checker, Verdict
+from headrace.audit.pipeline_lag import StageLag, stage_lags
+from headrace.audit.reconciliation import Counts, count
+from headrace.dev.infra.config import InfraSettings
+from headrace.dev.infra.kafka_broker import KafkaBroker
+from headrace.dev.local_pipeline import LocalPipeline
+from headrace.dev.sample_events import generate
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics, ensure_pipeline_topics
+from headrace.lake import warehouse
+from headrace.runtime.crash_points import ENV as CRASH_ENV
+from headrace.runtime.crash_points import POINTS
+from headrace.runtime.settings import CommonSettings
 from tests.faults.gcs_bucket import GcsBucket
 from tests.faults.gcs_fault_proxy import MODES as BUCKET_MODES
 
@@ -375,7 +376,7 @@ class FaultSuite:
             con.close()
 
     def _count(self) -> Counts:
-        from headrace.bucket import Bucket
+        from headrace.lake.bucket import Bucket
 
         bucket = Bucket.open(self.common.bucket_url, self.common.gcs_endpoint)
         con = warehouse.connect(self.common, read_only=True)
@@ -460,7 +461,7 @@ class FaultSuite:
 
 
 def _free_port_base() -> int:
-    from headrace.infra.ports import free_port_block
+    from headrace.dev.infra.ports import free_port_block
 
     return free_port_block(40)
 
@@ -478,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         help="gs: the GCS emulator behind a fault proxy, with bucket faults; local: a folder.",
     )
     args = parser.parse_args(argv)
-    from headrace.infra.ports import free_port_block
+    from headrace.dev.infra.ports import free_port_block
 
     base = free_port_block(4)
     home = args.home.resolve() / f"seed-{args.seed}-{int(time.time())}"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from headrace.crash_points import POINTS
-from headrace.infra.config import InfraSettings
-from headrace.infra.ports import free_port_block
+from headrace.dev.infra.config import InfraSettings
+from headrace.dev.infra.ports import free_port_block
+from headrace.runtime.crash_points import POINTS
 from tests.faults.suite import FaultSuite
 
 pytestmark = pytest.mark.integration

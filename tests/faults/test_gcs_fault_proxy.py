@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from headrace.bucket import GCS_READ_TIMEOUT_SECONDS, Bucket
+from headrace.lake.bucket import GCS_READ_TIMEOUT_SECONDS, Bucket
 from tests.faults.gcs_bucket import GcsBucket
 from tests.faults.gcs_fault_proxy import MODES
 

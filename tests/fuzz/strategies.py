@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from headrace.schema_registry import default_registry
+from headrace.codec.registry import default_registry
 from tests.unit.test_validator_core import GOOD
 
 # The valid event the validator's unit tests spoil field by field.

@@ -24,18 +24,18 @@ from confluent_kafka import Producer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headrace import warehouse
-from headrace.bucket import Bucket
-from headrace.contract import load_contract
-from headrace.errors import OperatorError
-from headrace.schema_registry import default_registry
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.codec.registry import default_registry
+from headrace.contract.rules import load_contract
+from headrace.contract.validator import Validator
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.runtime.errors import OperatorError
+from headrace.runtime.settings import CommonSettings
 from services.loader.runner import Frame, LoaderHandler
 from services.producer.core import read_batches
 from services.producer.events import MAX_EVENT_BYTES
 from services.producer.http_body import BadBody, EventTooLarge, split_body
-from services.validator.core import Validator
 from tests.fuzz.conftest import count, examples
 from tests.fuzz.strategies import (
     VALID,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from headrace import warehouse
-from headrace.pipeline import LocalPipeline
-from headrace.sample_events import generate
-from headrace.settings import CommonSettings
+from headrace.dev.local_pipeline import LocalPipeline
+from headrace.dev.sample_events import generate
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 from tests.conftest import wait_settled
 

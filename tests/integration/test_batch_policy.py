@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from headrace import kafka_clients
-from headrace.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets, rewind
-from headrace.service_http import Heartbeat
-from headrace.topics import ensure_topics
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets, rewind
+from headrace.kafka.topics import ensure_topics
+from headrace.runtime.http import Heartbeat
 
 pytestmark = pytest.mark.integration
 

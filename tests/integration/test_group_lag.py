@@ -7,8 +7,9 @@ import uuid
 import pytest
 from confluent_kafka import TopicPartition
 
-from headrace import group_lag, kafka_clients
-from headrace.topics import ensure_topics
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka import group_lag
+from headrace.kafka.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 

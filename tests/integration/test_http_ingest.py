@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
-from headrace import kafka_clients
-from headrace.infra.ports import free_port_block
-from headrace.service_http import HealthServer
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.dev.infra.ports import free_port_block
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics
+from headrace.runtime.http import HealthServer
+from headrace.runtime.settings import CommonSettings
 from services.producer.config import ProducerSettings
 from services.producer.ingest import ingest_producer
 from services.producer.runner import ingest_app

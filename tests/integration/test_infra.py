@@ -8,12 +8,12 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from headrace import kafka_clients
-from headrace.infra import processes
-from headrace.infra.config import InfraSettings
-from headrace.infra.kafka_broker import KafkaBroker
-from headrace.infra.ports import free_port_block
-from headrace.topics import ensure_topics
+from headrace.dev.infra import processes
+from headrace.dev.infra.config import InfraSettings
+from headrace.dev.infra.kafka_broker import KafkaBroker
+from headrace.dev.infra.ports import free_port_block
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import ensure_topics
 
 
 def test_broker_restart_keeps_topics_and_messages(tmp_path: Path) -> None:

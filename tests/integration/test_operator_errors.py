@@ -191,8 +191,8 @@ def test_sqlite_catalog_under_a_file(tmp_path: Path) -> None:
 
 
 def test_sql_error_keeps_duckdb_hint(tmp_path: Path) -> None:
-    from headrace import warehouse
-    from headrace.settings import CommonSettings
+    from headrace.lake import warehouse
+    from headrace.runtime.settings import CommonSettings
 
     env = _env(tmp_path)
     con = warehouse.connect(

@@ -14,14 +14,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from headrace import kafka_clients, reconciliation_days, warehouse
-from headrace.bucket import Bucket
-from headrace.invariants import Checker
-from headrace.pipeline import LocalPipeline
-from headrace.pipeline_lag import stage_lags
-from headrace.sample_events import generate
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.audit import reconciliation_days
+from headrace.audit.invariants import Checker
+from headrace.audit.pipeline_lag import stage_lags
+from headrace.dev.local_pipeline import LocalPipeline
+from headrace.dev.sample_events import generate
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 from tests.conftest import env_of, wait_settled
 

@@ -22,14 +22,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from headrace import kafka_clients
-from headrace.bucket import Bucket
-from headrace.infra.ports import free_port_block
-from headrace.invariants import zone_records
-from headrace.pipeline import SERVICES, LocalPipeline
-from headrace.sample_events import good_event
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.audit.invariants import zone_records
+from headrace.dev.infra.ports import free_port_block
+from headrace.dev.local_pipeline import SERVICES, LocalPipeline
+from headrace.dev.sample_events import good_event
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics
+from headrace.lake.bucket import Bucket
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 from tests.conftest import env_of, wait_settled
 

@@ -18,11 +18,13 @@ import pytest
 from confluent_kafka import KafkaError, Message
 from prometheus_client.parser import text_string_to_metric_families
 
-from headrace import kafka_clients, warehouse, wire_format
-from headrace.bucket import Bucket
-from headrace.pipeline import LocalPipeline
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.codec import wire_format
+from headrace.dev.local_pipeline import LocalPipeline
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.runtime.settings import CommonSettings
 from tests.conftest import wait_settled
 
 pytestmark = pytest.mark.integration

@@ -17,14 +17,16 @@ from typing import Any
 import orjson
 import pytest
 
-from headrace import kafka_clients, reprocess_ledger, warehouse
-from headrace.bucket import Bucket
-from headrace.invariants import Checker
-from headrace.paths import SCHEMAS_DIR
-from headrace.pipeline import LocalPipeline
-from headrace.reconciliation import raw_appended
-from headrace.sample_events import good_event
-from headrace.settings import CommonSettings
+from headrace.audit.invariants import Checker
+from headrace.audit.reconciliation import raw_appended
+from headrace.dev.local_pipeline import LocalPipeline
+from headrace.dev.sample_events import good_event
+from headrace.kafka import clients as kafka_clients
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.rejections import ledger as reprocess_ledger
+from headrace.runtime.paths import SCHEMAS_DIR
+from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 from tests.conftest import env_of, wait_settled
 

@@ -26,15 +26,17 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from headrace import kafka_clients, warehouse, wire_format
-from headrace.confluent_registry import ConfluentRegistry, FileRegistryClient
-from headrace.consumer_loop import StopFlag
-from headrace.paths import SCHEMAS_DIR
-from headrace.pipeline import SERVICES, LocalPipeline
-from headrace.schema_registry import FileSchemaRegistry, registry_for
-from headrace.service_http import Heartbeat
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.codec import wire_format
+from headrace.codec.confluent_registry import ConfluentRegistry, FileRegistryClient
+from headrace.codec.registry import FileSchemaRegistry, registry_for
+from headrace.dev.local_pipeline import SERVICES, LocalPipeline
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.consumer_loop import StopFlag
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.runtime.http import Heartbeat
+from headrace.runtime.paths import SCHEMAS_DIR
+from headrace.runtime.settings import CommonSettings
 from services.validator import runner as validator_runner
 from services.validator.config import ValidatorSettings
 from tests.conftest import wait_settled

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from fastavro.types import Schema
 
-from headrace import avro_columns
-from headrace.paths import SCHEMAS_DIR
+from headrace.codec import avro_columns
+from headrace.runtime.paths import SCHEMAS_DIR
 
 
 def fastavro_body(schema: Schema, record: object) -> bytes:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from headrace import warehouse
-from headrace.settings import CommonSettings
+from headrace.lake import warehouse
+from headrace.runtime.settings import CommonSettings
 
 
 def test_writers_of_a_sqlite_catalog_take_turns_instead_of_redoing_work(tmp_path: Path) -> None:

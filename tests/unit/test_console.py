@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from headrace import errors_view
-from headrace.cli import make_console
+from headrace.cli import errors_view
+from headrace.cli.main import make_console
 
 LONG_FILE = "landing/2026/12/04/" + "a-very-long-upstream-file-name-" * 4 + ".jsonl"
 

@@ -2,7 +2,7 @@ import tracemalloc
 
 import orjson
 
-from headrace.json_bytes import dumps_kept
+from headrace.codec.json_bytes import dumps_kept
 
 
 def test_kept_json_is_the_same_bytes_held_in_a_buffer_of_their_size() -> None:

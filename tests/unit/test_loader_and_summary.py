@@ -14,13 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
 
-from headrace import warehouse
-from headrace.bucket import Bucket
-from headrace.invariants import Checker
-from headrace.pipeline_lag import ledger_offsets
-from headrace.schema_registry import default_registry
-from headrace.settings import CommonSettings
-from headrace.topics import Topics
+from headrace.audit.invariants import Checker
+from headrace.audit.pipeline_lag import ledger_offsets
+from headrace.codec.registry import default_registry
+from headrace.kafka.topics import Topics
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.runtime.settings import CommonSettings
 from services.loader import seen_ids
 from services.loader.core import decode_batch
 from services.loader.id_snapshots import IdSnapshots

@@ -10,11 +10,12 @@ from typing import Any
 import orjson
 import pytest
 
-from headrace import crash_points, warehouse
-from headrace.bucket import Bucket
-from headrace.pipeline_lag import ledger_offsets
-from headrace.schema_registry import default_registry
-from headrace.settings import CommonSettings
+from headrace.audit.pipeline_lag import ledger_offsets
+from headrace.codec.registry import default_registry
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.runtime import crash_points
+from headrace.runtime.settings import CommonSettings
 from services.loader.runner import Frame, LoaderHandler
 from tests.unit.test_loader_and_summary import NO_PRODUCER, TOPICS, event
 
@@ -106,7 +107,7 @@ def test_a_step_that_fails_on_every_row_is_raised_not_isolated(
 def test_a_rejection_whose_transaction_never_committed_is_undone_on_assignment(
     bucket: Bucket,
 ) -> None:
-    from headrace.envelope import Problem
+    from headrace.contract.envelope import Problem
     from services.loader import rejections
     from services.loader.rejections import Rejected
 

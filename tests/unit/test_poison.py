@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import duckdb
 import pytest
 
-from headrace import poison
+from headrace.contract import poison
 
 
 def fails_on(bad: set[int], calls: list[int] | None = None) -> Callable[[Sequence[int]], list[int]]:

@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from headrace.errors import OperatorError
+from headrace.runtime.errors import OperatorError
 from services.producer.core import open_file, read_batches
 from services.producer.http_body import BadBody, EventTooLarge, split_body
 from services.producer.idempotency import IdempotencyKeys, Seen

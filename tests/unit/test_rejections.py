@@ -14,11 +14,16 @@ import duckdb
 import orjson
 import pytest
 
-from headrace import envelope, original_bytes, rejections, reprocess, reprocess_ledger, warehouse
-from headrace.bucket import Bucket
-from headrace.paths import SCHEMAS_DIR
-from headrace.rejections import Selection
-from headrace.settings import CommonSettings
+from headrace.codec import original_bytes
+from headrace.contract import envelope
+from headrace.lake import warehouse
+from headrace.lake.bucket import Bucket
+from headrace.rejections import ledger as reprocess_ledger
+from headrace.rejections import reprocess
+from headrace.rejections import select as rejections
+from headrace.rejections.select import Selection
+from headrace.runtime.paths import SCHEMAS_DIR
+from headrace.runtime.settings import CommonSettings
 from services.stager.core import Record, raw_line, stage, text_or_base64
 
 RAW = "t.raw"

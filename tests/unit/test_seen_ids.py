@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from headrace.bucket import Bucket
+from headrace.lake.bucket import Bucket
 from services.loader import seen_ids
 from services.loader.id_snapshots import IdSnapshots
 from services.loader.seen_ids import PartitionIds

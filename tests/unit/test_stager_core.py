@@ -6,7 +6,7 @@ import base64
 
 import orjson
 
-from headrace.zone_files import ZoneFileName, parse_name
+from headrace.lake.zone_files import ZoneFileName, parse_name
 from services.stager.core import Record, raw_line, stage
 
 DAY_MS = 1_764_000_000_000  # 2025-11-24T16:00:00Z

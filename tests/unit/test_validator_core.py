@@ -13,12 +13,12 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from headrace import wire_format
-from headrace.contract import ContractWatcher, load_contract
-from headrace.paths import SCHEMAS_DIR
-from headrace.sample_events import BAD_KINDS, good_event
-from headrace.schema_registry import default_registry
-from services.validator.core import Validator
+from headrace.codec import wire_format
+from headrace.codec.registry import default_registry
+from headrace.contract.rules import ContractWatcher, load_contract
+from headrace.contract.validator import Validator
+from headrace.dev.sample_events import BAD_KINDS, good_event
+from headrace.runtime.paths import SCHEMAS_DIR
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 GOOD = {
@@ -221,7 +221,7 @@ def test_values_no_later_step_could_take_are_rejected(
 def test_a_record_the_columnar_step_fails_on_is_isolated(
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import services.validator.core as core
+    import headrace.contract.validator as core
 
     real = core.Validator._table
 

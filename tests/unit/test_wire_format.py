@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from headrace import wire_format
-from headrace.schema_registry import FileSchemaRegistry, UnknownSchemaId
+from headrace.codec import wire_format
+from headrace.codec.registry import FileSchemaRegistry, UnknownSchemaId
 
 RECORD = {
     "transaction_id": 1,

@@ -1,0 +1,1 @@
+"""Checks of the pipeline as a whole: reconciliation, invariants, lag, warehouse metrics."""

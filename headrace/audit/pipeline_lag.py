@@ -1,0 +1,76 @@
+"""How far behind each stage of the pipeline is, from what each stage made durable.
+
+stager and validator: their consumer groups' committed offsets (both commit only after their
+writes are durable). loader: the offsets ledger in the warehouse (its Kafka commit only follows
+it). summarizer: load batches not summarized yet (it refreshes from the warehouse, and catches up
+on batches whose announcement it never read). All zero: every event that entered raw is placed
+and summarized, which is what the fault suite's liveness check I7 waits for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka import group_lag
+from headrace.kafka.group_lag import Key
+from headrace.kafka.topics import Topics
+
+
+@dataclass(frozen=True)
+class Groups:
+    stager: str = "headrace-stager"
+    validator: str = "headrace-validator"
+    loader: str = "headrace-loader"
+
+
+@dataclass(frozen=True)
+class StageLag:
+    stage: str
+    pending: int  # events (summarizer: load batches)
+    unit: str = "events"
+
+
+def ledger_offsets(con: duckdb.DuckDBPyConnection, group: str, topic: str) -> dict[int, int]:
+    """The loader's next offset per partition of `topic`, from the warehouse's offsets ledger."""
+    rows = con.execute(
+        "SELECT partition, max(next_offset) FROM offsets_ledger "
+        "WHERE consumer_group = ? AND topic = ? GROUP BY partition",
+        [group, topic],
+    ).fetchall()
+    return {int(p): int(o) for p, o in rows}
+
+
+def unsummarized_batches(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM load_batch WHERE batch_id NOT IN "
+        "(SELECT batch_id FROM summary_refresh)"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def stage_lags(
+    con: duckdb.DuckDBPyConnection, bootstrap: str, topics: Topics, groups: Groups = Groups()
+) -> list[StageLag]:
+    """Pending work per stage; `con` is a warehouse connection (read-only is enough)."""
+    admin = kafka_clients.admin(bootstrap)
+    ledger = ledger_offsets(con, groups.loader, topics.validated)
+    partitions = admin.list_topics(topics.validated, timeout=10).topics[topics.validated].partitions
+    loader: dict[Key, int] = {(topics.validated, p): ledger.get(p, -1) for p in partitions}
+    return [
+        StageLag(
+            "stager",
+            _total(group_lag.group_pending(bootstrap, groups.stager, [topics.raw, topics.error])),
+        ),
+        StageLag(
+            "validator", _total(group_lag.group_pending(bootstrap, groups.validator, [topics.raw]))
+        ),
+        StageLag("loader", _total(group_lag.pending(bootstrap, loader))),
+        StageLag("summarizer", unsummarized_batches(con), "load batches"),
+    ]
+
+
+def _total(lags: dict[Key, int]) -> int:
+    return sum(lags.values())

@@ -1,0 +1,83 @@
+"""What landed where: the counts behind `headrace report`, the demo and the integration tests.
+
+in = fact + duplicates + error zone: every event acknowledged on raw is either a fact row, a
+recorded duplicate of one, or a record in the error zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+from confluent_kafka import IsolationLevel, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from headrace.audit.pipeline_lag import unsummarized_batches
+from headrace.kafka import clients as kafka_clients
+from headrace.kafka.topics import Topics
+from headrace.lake.bucket import Bucket
+
+
+@dataclass
+class Counts:
+    raw_in: int
+    raw_zone: int
+    fact_rows: int
+    duplicates: int
+    error_zone: int
+    errors_by_reason: dict[str, int] = field(default_factory=dict)
+    unsummarized_batches: int = 0
+
+    @property
+    def reconciled(self) -> bool:
+        return self.raw_in == self.fact_rows + self.duplicates + self.error_zone
+
+    @property
+    def settled(self) -> bool:
+        """Everything that entered raw is staged, placed, and summarized."""
+        return self.reconciled and self.raw_zone == self.raw_in and self.unsummarized_batches == 0
+
+
+def partition_offsets(admin: AdminClient, topic: str, spec: OffsetSpec) -> dict[int, int]:
+    """Each partition's offset for `spec` (latest, or the first at a timestamp; -1 if none)."""
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+    wanted = {TopicPartition(topic, p): spec for p in partitions}
+    futures = admin.list_offsets(
+        wanted, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=10
+    )
+    return {tp.partition: f.result().offset for tp, f in futures.items()}
+
+
+def raw_appended(admin: AdminClient, topic: str) -> int:
+    """Messages ever appended to `topic`: the sum of its partitions' high watermarks."""
+    return sum(partition_offsets(admin, topic, OffsetSpec.latest()).values())
+
+
+def zone_counts(con: duckdb.DuckDBPyConnection, bucket: Bucket, zone: str) -> dict[str, int]:
+    """Records in a zone, by reason for the error zone (one group "*" for the raw zone)."""
+    if not bucket.glob(f"{zone}/date=*/*.jsonl"):
+        return {}
+    group = "reason" if zone == "error" else "'*'"
+    rows = con.execute(
+        f"SELECT {group}, count(*) FROM read_json_auto(?, format='newline_delimited', "
+        "union_by_name=true) GROUP BY ALL ORDER BY 2 DESC",
+        [bucket.url(f"{zone}/date=*/*.jsonl")],
+    ).fetchall()
+    return {str(r): int(n) for r, n in rows}
+
+
+def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics: Topics) -> Counts:
+    fact, dups = con.execute(
+        "SELECT (SELECT count(*) FROM transaction_fact), "
+        "(SELECT count(*) FROM transaction_duplicate)"
+    ).fetchone() or (0, 0)
+    errors = zone_counts(con, bucket, "error")
+    return Counts(
+        raw_in=raw_appended(kafka_clients.admin(bootstrap), topics.raw),
+        raw_zone=sum(zone_counts(con, bucket, "raw").values()),
+        fact_rows=int(fact),
+        duplicates=int(dups),
+        error_zone=sum(errors.values()),
+        errors_by_reason=errors,
+        unsummarized_batches=unsummarized_batches(con),
+    )

@@ -1,0 +1,413 @@
+"""The `headrace` command: run a service, replay files, local infrastructure, the demo."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TextIO
+
+import typer
+from rich.console import Console
+
+from headrace.runtime.errors import OperatorError
+
+if TYPE_CHECKING:
+    from headrace.rejections.select import Selection
+
+SERVICES = ("producer", "stager", "validator", "loader", "summarizer")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
+)
+infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka broker and GCS emulator.")
+app.add_typer(infra_app, name="infra")
+
+WHOLE_WIDTH = 1_000  # wide enough for any row of the reports; tables take no more than they need
+
+
+def make_console(file: TextIO | None = None) -> Console:
+    """A console whose tables fit the terminal, or print whole when there is none.
+
+    Without a terminal (a pipe, a file, CI) rich assumes 80 columns and folds or cuts the cells
+    (reason codes, file names) of any wider table; COLUMNS, when set, still decides. Without
+    `file` it writes to whatever sys.stdout is at the time, as rich does.
+    """
+    whole = not (file or sys.stdout).isatty() and "COLUMNS" not in os.environ
+    return Console(file=file, width=WHOLE_WIDTH if whole else None)
+
+
+console = make_console()
+
+
+def run_service(name: str) -> None:
+    """Run one service in this process until SIGTERM."""
+    from headrace.serving.service import run_consumer_service
+
+    if name == "producer":
+        from services.producer.runner import serve
+
+        serve()
+    elif name == "summarizer":
+        from services.summarizer.runner import main as summarizer_main
+
+        summarizer_main()
+    elif name == "stager":
+        from services.stager import config as stager_config
+        from services.stager import runner as stager_runner
+
+        run_consumer_service(name, stager_config.StagerSettings, stager_runner.build)
+    elif name == "validator":
+        from services.validator import config as validator_config
+        from services.validator import runner as validator_runner
+
+        run_consumer_service(name, validator_config.ValidatorSettings, validator_runner.build)
+    elif name == "loader":
+        from services.loader import config as loader_config
+        from services.loader import runner as loader_runner
+
+        run_consumer_service(name, loader_config.LoaderSettings, loader_runner.build)
+    else:
+        raise OperatorError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+
+
+@app.command()
+def run(service: Annotated[str, typer.Argument(help=" | ".join(SERVICES))]) -> None:
+    """Run a service (settings from HEADRACE_* environment variables)."""
+    run_service(service)
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="CSV, JSONL, Parquet or Avro files.")],
+    rate: Annotated[float, typer.Option(help="Most events per second (0: no limit).")] = 0.0,
+    ack_log: Annotated[
+        Path | None, typer.Option(help="Append `partition offset` of every acknowledged event.")
+    ] = None,
+) -> None:
+    """Publish every row of the files to the raw topic."""
+    from headrace.runtime import settings
+    from headrace.runtime.settings import CommonSettings
+    from services.producer.runner import replay as replay_file
+
+    common = settings.load(CommonSettings)
+    for f in files:
+        acked = replay_file(f, common, rate, ack_log=ack_log)
+        console.print(f"{f}: {acked:,} events acknowledged on {common.topic_prefix}.raw")
+
+
+@app.command()
+def generate(
+    out: Path,
+    events: Annotated[int, typer.Option(help="How many events.")] = 200_000,
+    bad_ratio: Annotated[float, typer.Option(help="Share of bad events.")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Write a sample JSONL file of transactions with a share of bad events."""
+    from headrace.dev.sample_events import generate as gen
+
+    expected = gen(out, events, bad_ratio, seed)
+    console.print(
+        f"{out}: {events:,} events; " + ", ".join(f"{k} {v}" for k, v in sorted(expected.items()))
+    )
+
+
+@app.command()
+def topics(
+    partitions: Annotated[int, typer.Option(help="Partitions of raw/validated.")] = 6,
+) -> None:
+    """Create the pipeline's topics (those missing) with explicit partition counts."""
+    from headrace.kafka import clients as kafka_clients
+    from headrace.kafka.topics import Topics, ensure_pipeline_topics
+    from headrace.runtime import settings
+    from headrace.runtime.settings import CommonSettings
+
+    common = settings.load(CommonSettings)
+    kafka_clients.wait_for_broker(common.bootstrap_servers)
+    topics = Topics(common.topic_prefix)
+    wanted = topics.partitions(partitions)
+    created = ensure_pipeline_topics(
+        kafka_clients.admin(common.bootstrap_servers), topics, partitions
+    )
+    console.print(
+        f"topics: {', '.join(f'{t}({n})' for t, n in wanted.items())}; created {len(created)}"
+    )
+
+
+@app.command()
+def report() -> None:
+    """Print what landed: events in, fact rows, error zone by reason, reconciliation."""
+    from headrace.cli.report_view import print_report
+
+    print_report(console)
+
+
+@app.command()
+def check(
+    ack_log: Annotated[
+        Path | None, typer.Option(help="The producer's ack log: each line `partition offset`.")
+    ] = None,
+) -> None:
+    """Check the exactly-once invariants on a quiet pipeline; exit 1 on any violation."""
+    from headrace.audit.invariants import Checker
+    from headrace.lake import warehouse
+    from headrace.runtime import settings
+    from headrace.runtime.settings import CommonSettings
+
+    common = settings.load(CommonSettings)
+    # A catalog that cannot be opened at all is a setting to fix (one line, exit 2), not a
+    # violation of I8, which checks that a catalog that opens keeps opening.
+    warehouse.connect(common, read_only=True).close()
+    verdicts = Checker(common, ack_log).run()
+    for v in verdicts:
+        mark = "[green]ok[/]  " if v.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {v.name}: {v.detail}")
+    if not all(v.ok for v in verdicts):
+        raise typer.Exit(1)
+
+
+@app.command()
+def lag() -> None:
+    """Work each stage has left (from what it made durable); exit 1 unless all are caught up."""
+    from headrace.audit.pipeline_lag import Groups, stage_lags
+    from headrace.kafka.topics import Topics
+    from headrace.lake import warehouse
+    from headrace.runtime import settings
+    from headrace.runtime.settings import CommonSettings
+    from services.loader.config import LoaderSettings
+    from services.stager.config import StagerSettings
+    from services.validator.config import ValidatorSettings
+
+    common = settings.load(CommonSettings)
+    groups = Groups(
+        settings.load(StagerSettings).group_id,
+        settings.load(ValidatorSettings).group_id,
+        settings.load(LoaderSettings).group_id,
+    )
+    con = warehouse.connect(common, read_only=True)
+    try:
+        lags = stage_lags(con, common.bootstrap_servers, Topics(common.topic_prefix), groups)
+    finally:
+        con.close()
+    for x in lags:
+        mark = "[green]caught up[/]" if x.pending == 0 else f"[yellow]{x.pending:,} {x.unit}[/]"
+        console.print(f"{x.stage:<11} {mark}")
+    if any(x.pending for x in lags):
+        raise typer.Exit(1)
+
+
+DayOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only this day (UTC, YYYY-MM-DD).")
+]
+SinceOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this day on (inclusive).")
+]
+UntilOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Up to this day (inclusive).")
+]
+ReasonOption = Annotated[
+    list[str] | None, typer.Option(help="Reason code (RANGE, TYPE, DUPLICATE, ...); repeatable.")
+]
+SourceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Source system, source file (or `http`), topic, or topic/partition; repeatable."
+    ),
+]
+
+
+def _selection(
+    day: datetime | None,
+    since: datetime | None,
+    until: datetime | None,
+    reason: list[str] | None,
+    source: list[str] | None,
+) -> Selection:
+    from headrace.rejections.select import Selection
+
+    return Selection.of(
+        day.date() if day else None,
+        since.date() if since else None,
+        until.date() if until else None,
+        reason,
+        source,
+    )
+
+
+@app.command()
+def errors(
+    date: DayOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    reason: ReasonOption = None,
+    source: SourceOption = None,
+    sample: Annotated[int, typer.Option(help="Show this many events with their bytes.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document for machines.")
+    ] = False,
+) -> None:
+    """Rejected events (error zone and duplicates) by day, reason, field and source."""
+    from headrace.cli import errors_view
+    from headrace.runtime import settings
+    from headrace.runtime.settings import CommonSettings
+
+    common = settings.load(CommonSettings)
+    found = errors_view.report(common, _selection(date, since, until, reason, source), sample)
+    if as_json:
+        sys.stdout.buffer.write(errors_view.to_json(found) + b"\n")
+    else:
+        errors_view.render(console, found)
+
+
+@app.command()
+def reprocess(
+    date: DayOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    reason: ReasonOption = None,
+    source: SourceOption = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Validate and report; publish nothing, write no ledger.")
+    ] = False,
+) -> None:
+    """Validate error records again with the current contract; republish those that now pass."""
+    from rich.progress import Progress
+
+    from headrace.cli import reprocess_view
+    from headrace.rejections.reprocess import run
+    from headrace.runtime import settings
+    from headrace.runtime.settings import CommonSettings
+
+    common = settings.load(CommonSettings)
+    selection = _selection(date, since, until, reason, source)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("reprocessing", total=None)
+        summary = run(
+            common,
+            selection,
+            lambda done, total: bar.update(task, completed=done, total=total),
+            dry_run=dry_run,
+        )
+    reprocess_view.render(console, summary, dry_run)
+    if summary.publish_failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="A SQL query or the path of a .sql file; none: interactive shell."),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="table | csv | json | parquet")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (needed for parquet).")
+    ] = None,
+    csv: Annotated[bool, typer.Option(help="Same as --format csv.")] = False,
+    max_rows: Annotated[int, typer.Option(help="Most rows printed as a table.")] = 100,
+) -> None:
+    """Query the warehouse read-only: tables, marts and views in scope (docs/analytics.md)."""
+    from headrace.cli import query as sql_query
+    from headrace.lake import warehouse
+    from headrace.runtime import settings
+    from headrace.runtime.settings import CommonSettings
+
+    try:
+        fmt = sql_query.OutputFormat("csv" if csv else output_format)
+    except ValueError:
+        raise OperatorError(
+            f"unknown --format {output_format!r}; choose table, csv, json or parquet"
+        ) from None
+    con = warehouse.connect(settings.load(CommonSettings), read_only=True)
+    try:
+        if query is None:
+            sql_query.shell(con)
+        else:
+            sql_query.run(con, sql_query.script_text(query), fmt, output, max_rows)
+    finally:
+        con.close()
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="Events in the sample file.")] = 200_000,
+) -> None:
+    """Run the whole pipeline on a real broker with a sample file, print a report, stop."""
+    from headrace.cli.demo import run_demo
+
+    run_demo(console, events)
+
+
+@infra_app.command("start")
+def infra_start(
+    gcs: Annotated[bool, typer.Option(help="Also start the GCS emulator.")] = False,
+) -> None:
+    """Fetch (once) and start the Kafka broker; create the topics."""
+    from headrace.dev.infra.config import InfraSettings
+    from headrace.dev.infra.gcs_emulator import GcsEmulator
+    from headrace.dev.infra.kafka_broker import KafkaBroker
+    from headrace.runtime import settings
+
+    infra = settings.load(InfraSettings)
+    broker = KafkaBroker(infra)
+    with console.status(
+        f"starting Kafka {broker.version} (first run fetches it from Maven Central)"
+    ):
+        broker.start()
+    console.print(broker.status())
+    if gcs:
+        emulator = GcsEmulator(infra)
+        emulator.start()
+        console.print(emulator.status())
+    topics()
+
+
+@infra_app.command("stop")
+def infra_stop() -> None:
+    """Stop the broker and emulator by PID (their data stays)."""
+    from headrace.dev.infra.config import InfraSettings
+    from headrace.dev.infra.gcs_emulator import GcsEmulator
+    from headrace.dev.infra.kafka_broker import KafkaBroker
+    from headrace.runtime import settings
+
+    infra = settings.load(InfraSettings)
+    for part in (GcsEmulator(infra), KafkaBroker(infra)):
+        part.stop()
+        console.print(part.status())
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Is the local infrastructure running?"""
+    from headrace.dev.infra.config import InfraSettings
+    from headrace.dev.infra.gcs_emulator import GcsEmulator
+    from headrace.dev.infra.kafka_broker import KafkaBroker
+    from headrace.runtime import settings
+
+    infra = settings.load(InfraSettings)
+    for part in (KafkaBroker(infra), GcsEmulator(infra)):
+        console.print(part.status())
+
+
+def _exit_on_operator_error(entry: Callable[[], None]) -> None:
+    """Run `entry`; an OperatorError is one line on stderr (`headrace: error: ...`), exit 2."""
+    try:
+        entry()
+    except OperatorError as exc:
+        from headrace.runtime.errors import flatten
+
+        print(f"headrace: error: {flatten(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Entry point of the `headrace` command."""
+    _exit_on_operator_error(app)
+
+
+def service_main(name: str) -> None:
+    """Entry point of `python -m services.<name>`."""
+    _exit_on_operator_error(lambda: run_service(name))

@@ -1,0 +1,1 @@
+"""Wire formats: Avro columns, the Confluent framing, the schema registry, raw bytes."""

@@ -1,0 +1,1 @@
+"""Development tooling, not runtime: local infrastructure, pipeline and sample data."""

@@ -1,0 +1,1 @@
+"""Kafka machinery: client factories, topics, the consumer loop, batch workers and lag."""

@@ -1,0 +1,1 @@
+"""The bucket and the warehouse: zones, zone files, the DuckLake catalog and its lock."""

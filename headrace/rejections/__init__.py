@@ -1,0 +1,1 @@
+"""Rejected events: selecting them from the error zone and reprocessing them."""

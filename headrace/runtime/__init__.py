@@ -1,0 +1,1 @@
+"""What every process runs on: settings, errors, paths, metrics, HTTP, crash points."""

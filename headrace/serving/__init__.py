@@ -1,0 +1,1 @@
+"""The service process shell: settings, logging, health server and consumer loop together."""
