@@ -10,9 +10,9 @@
 # the source, and a non-root user; its last step loads every extension once, so a broken or
 # missing binary fails the build, not the first batch.
 #
-# The package finds its schemas beside itself (headrace/runtime/paths.py: <package>/../schemas), so the
-# source tree lives in /app with schemas/ next to headrace/ and services/, and PYTHONPATH=/app makes
-# Python import from there (the venv's own copy of the package only provides the `headrace`
+# The package finds its schemas beside itself (headrace/runtime/paths.py: <package>/../schemas), so
+# the source tree lives in /app with schemas/ next to headrace/ and services/, and PYTHONPATH=/app
+# makes Python import from there (the venv's own copy of the package only provides the `headrace`
 # command). tests/deploy checks that every COPY source exists and is not in .dockerignore.
 
 # Pinned: a patch release of CPython 3.11 on Debian 12 (bookworm), the platform the project is

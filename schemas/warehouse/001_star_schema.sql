@@ -1,5 +1,6 @@
--- Star schema of the warehouse, as DuckLake tables. Applied once by headrace.lake.warehouse.migrate();
--- the statements run inside the lake catalog (USE lake), so names are unqualified.
+-- Star schema of the warehouse, as DuckLake tables. Applied once by
+-- headrace.lake.warehouse.migrate(); the statements run inside the lake catalog (USE lake), so
+-- names are unqualified.
 
 -- One row per event day. time_id = yyyymmdd, so it is the same on every loader replica.
 CREATE TABLE IF NOT EXISTS time_dimension (
