@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from headrace.dev.infra import processes
 from headrace.dev.local_pipeline import settings_env
+from headrace.runtime import registry
 from headrace.runtime.settings import CommonSettings
 
 SERVICE_PORT_ENV = "HEADRACE_{}_PORT"
@@ -116,7 +117,7 @@ class ServiceProcess:
             "HEADRACE_INSTANCE_ID": f"{self.common.topic_prefix}-{self.service}",
             **self.extra_env,
         }
-        cmd = [sys.executable, *self.python_args, "-m", f"services.{self.service}"]
+        cmd = [sys.executable, *self.python_args, "-m", registry.service(self.service).package]
         self.pid = processes.start(cmd, self.pid_file, self.log_file, env=env, cwd=Path.cwd())
         return self.pid
 

@@ -17,13 +17,14 @@ from headrace.kafka import clients as kafka_clients
 from headrace.kafka import group_lag
 from headrace.kafka.group_lag import Key
 from headrace.kafka.topics import Topics
+from headrace.runtime.registry import LOADER, STAGER, VALIDATOR
 
 
 @dataclass(frozen=True)
 class Groups:
-    stager: str = "headrace-stager"
-    validator: str = "headrace-validator"
-    loader: str = "headrace-loader"
+    stager: str = STAGER.group
+    validator: str = VALIDATOR.group
+    loader: str = LOADER.group
 
 
 @dataclass(frozen=True)

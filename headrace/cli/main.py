@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
@@ -12,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 from rich.console import Console
 
-from headrace.runtime.errors import OperatorError
+from headrace.runtime import registry
+from headrace.runtime.errors import OperatorError, exit_on_operator_error
 
 if TYPE_CHECKING:
     from headrace.rejections.select import Selection
 
-SERVICES = ("producer", "stager", "validator", "loader", "summarizer")
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
 )
@@ -43,37 +42,11 @@ console = make_console()
 
 def run_service(name: str) -> None:
     """Run one service in this process until SIGTERM."""
-    from headrace.serving.service import run_consumer_service
-
-    if name == "producer":
-        from services.producer.runner import serve
-
-        serve()
-    elif name == "summarizer":
-        from services.summarizer.runner import main as summarizer_main
-
-        summarizer_main()
-    elif name == "stager":
-        from services.stager import config as stager_config
-        from services.stager import runner as stager_runner
-
-        run_consumer_service(name, stager_config.StagerSettings, stager_runner.build)
-    elif name == "validator":
-        from services.validator import config as validator_config
-        from services.validator import runner as validator_runner
-
-        run_consumer_service(name, validator_config.ValidatorSettings, validator_runner.build)
-    elif name == "loader":
-        from services.loader import config as loader_config
-        from services.loader import runner as loader_runner
-
-        run_consumer_service(name, loader_config.LoaderSettings, loader_runner.build)
-    else:
-        raise OperatorError(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+    registry.service(name).main()()
 
 
 @app.command()
-def run(service: Annotated[str, typer.Argument(help=" | ".join(SERVICES))]) -> None:
+def run(service: Annotated[str, typer.Argument(help=" | ".join(registry.NAMES))]) -> None:
     """Run a service (settings from HEADRACE_* environment variables)."""
     run_service(service)
 
@@ -175,15 +148,10 @@ def lag() -> None:
     from headrace.lake import warehouse
     from headrace.runtime import settings
     from headrace.runtime.settings import CommonSettings
-    from services.loader.config import LoaderSettings
-    from services.stager.config import StagerSettings
-    from services.validator.config import ValidatorSettings
 
     common = settings.load(CommonSettings)
     groups = Groups(
-        settings.load(StagerSettings).group_id,
-        settings.load(ValidatorSettings).group_id,
-        settings.load(LoaderSettings).group_id,
+        registry.STAGER.group_id(), registry.VALIDATOR.group_id(), registry.LOADER.group_id()
     )
     con = warehouse.connect(common, read_only=True)
     try:
@@ -392,22 +360,6 @@ def infra_status() -> None:
         console.print(part.status())
 
 
-def _exit_on_operator_error(entry: Callable[[], None]) -> None:
-    """Run `entry`; an OperatorError is one line on stderr (`headrace: error: ...`), exit 2."""
-    try:
-        entry()
-    except OperatorError as exc:
-        from headrace.runtime.errors import flatten
-
-        print(f"headrace: error: {flatten(str(exc)) or type(exc).__name__}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main() -> None:
     """Entry point of the `headrace` command."""
-    _exit_on_operator_error(app)
-
-
-def service_main(name: str) -> None:
-    """Entry point of `python -m services.<name>`."""
-    _exit_on_operator_error(lambda: run_service(name))
+    exit_on_operator_error(app)

@@ -15,18 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from headrace.dev.infra import processes
+from headrace.runtime import registry
 from headrace.runtime.errors import OperatorError
 from headrace.runtime.settings import CommonSettings
 
-SERVICES = ("producer", "stager", "validator", "loader", "summarizer")
-DEFAULT_PORTS = {
-    "producer": 8081,
-    "stager": 8082,
-    "validator": 8083,
-    "loader": 8084,
-    "summarizer": 8085,
-}
+SERVICES = registry.NAMES
 INSTANCE_PORT_STRIDE = 10
+LOWEST_PORT = min(s.port for s in registry.SERVICES.values())
 
 
 def settings_env(common: CommonSettings, home: Path) -> dict[str, str]:
@@ -58,8 +53,8 @@ class LocalPipeline:
     port_base: int = 0  # 0 keeps the default ports; otherwise producer = port_base + 1, ...
 
     def port(self, service: str, instance: int = 0) -> int:
-        default = DEFAULT_PORTS[service] + INSTANCE_PORT_STRIDE * instance
-        return self.port_base + default - 8080 if self.port_base else default
+        default = registry.service(service).port + INSTANCE_PORT_STRIDE * instance
+        return self.port_base + 1 + default - LOWEST_PORT if self.port_base else default
 
     def _name(self, service: str, instance: int) -> str:
         return service if instance == 0 else f"{service}-{instance}"
@@ -82,7 +77,7 @@ class LocalPipeline:
             **(extra_env or {}),
         }
         return processes.start(
-            [sys.executable, "-m", f"services.{service}"],
+            [sys.executable, "-m", registry.service(service).package],
             self.pid_file(service, instance),
             self.log_file(service, instance),
             env=env,

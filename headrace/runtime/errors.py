@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -57,3 +59,12 @@ def folder_problem(path: Path, exc: OSError) -> str:
     if exc.filename and str(exc.filename) != str(path):
         return f"{reason}: {exc.filename}"
     return reason
+
+
+def exit_on_operator_error(entry: Callable[[], None]) -> None:
+    """Run `entry`; an OperatorError is one line on stderr (`headrace: error: ...`), exit 2."""
+    try:
+        entry()
+    except OperatorError as exc:
+        print(f"headrace: error: {flatten(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        sys.exit(2)

@@ -1,4 +1,8 @@
-"""The shape every consuming service process shares: settings, logging, health server, loop."""
+"""The shape every service process shares: settings, logging, start checks, health server, loop.
+
+`start()` is every service's first step; `run_consumer_service()` is the whole of a consuming
+service (stager, validator, loader) around the loop its `build()` makes.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import signal
 from collections.abc import Callable
 from typing import TypeVar
 
+from pydantic_settings import BaseSettings
+
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.consumer_loop import ConsumerLoop, StopFlag
 from headrace.runtime import settings
@@ -15,6 +21,7 @@ from headrace.runtime.http import HealthServer, Heartbeat, build_app
 from headrace.runtime.settings import CommonSettings, ConsumerServiceSettings
 
 S = TypeVar("S", bound=ConsumerServiceSettings)
+Own = TypeVar("Own", bound=BaseSettings)
 log = logging.getLogger(__name__)
 
 # What each service writes, so what it checks at start (`check_start`). The producer and the
@@ -49,18 +56,28 @@ def check_start(service: str, common: CommonSettings) -> None:
         log.info("bucket and warehouse catalog usable")
 
 
-def run_consumer_service(
-    service: str,
-    own_settings: type[S],
-    build: Callable[[CommonSettings, S, StopFlag, Heartbeat], ConsumerLoop],
-) -> None:
-    """Load settings, check bucket, catalog and broker, serve /healthz /readyz /metrics, run."""
+def start(service: str, own_settings: type[Own]) -> tuple[CommonSettings, Own]:
+    """Load the settings, set up logging, check the bucket and catalog, then await the broker.
+
+    A mistake in the settings, the bucket or the catalog is one line and exit 2 before anything
+    runs; only then does the service wait for Kafka, which may simply not be up yet.
+    """
     common = settings.load(CommonSettings)
     own = settings.load(own_settings)
     configure_logging(common.log_level, service)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: every thread's stack
     check_start(service, common)
     kafka_clients.wait_for_broker(common.bootstrap_servers)
+    return common, own
+
+
+def run_consumer_service(
+    service: str,
+    own_settings: type[S],
+    build: Callable[[CommonSettings, S, StopFlag, Heartbeat], ConsumerLoop],
+) -> None:
+    """Start, serve /healthz /readyz /metrics, and run the loop `build` makes until SIGTERM."""
+    common, own = start(service, own_settings)
     heartbeat = Heartbeat(common.watchdog_seconds)
     heartbeat.start_watchdog()
     stop = StopFlag()

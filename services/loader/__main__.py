@@ -1,5 +1,6 @@
 """python -m services.loader: the same as `headrace run loader`."""
 
-from headrace.cli.main import service_main
+from headrace.runtime.errors import exit_on_operator_error
+from services.loader.runner import main
 
-service_main("loader")
+exit_on_operator_error(main)

@@ -43,7 +43,9 @@ from headrace.lake.bucket import Bucket
 from headrace.runtime import metrics
 from headrace.runtime.crash_points import crash_point, poison_rows
 from headrace.runtime.http import Heartbeat
+from headrace.runtime.registry import LOADER
 from headrace.runtime.settings import CommonSettings
+from headrace.serving.service import run_consumer_service
 from services.loader import rejections
 from services.loader.config import LoaderSettings
 from services.loader.core import (
@@ -62,7 +64,7 @@ from services.loader.rejections import Rejected
 from services.loader.seen_ids import SeenIds
 
 log = logging.getLogger(__name__)
-SERVICE = "loader"
+SERVICE = LOADER.name
 # A consumed message as the loader decodes it: (frame, partition, offset, timestamp in ms).
 Frame = tuple[bytes, int, int, int | None]
 MANIFEST_SCHEMA = "load_manifest.v1.avsc"
@@ -397,3 +399,8 @@ def build(
     policy = BatchPolicy.of(own, common)
     loop = ConsumerLoop(consumer, [topics.validated], handler, policy, hb, stop)
     return lag_metrics.watch(SERVICE, loop)
+
+
+def main() -> None:
+    """`headrace run loader`: the loader's consumer loop with health and metrics."""
+    run_consumer_service(SERVICE, LoaderSettings, build)

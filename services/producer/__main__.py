@@ -1,5 +1,6 @@
 """python -m services.producer: the same as `headrace run producer`."""
 
-from headrace.cli.main import service_main
+from headrace.runtime.errors import exit_on_operator_error
+from services.producer.runner import main
 
-service_main("producer")
+exit_on_operator_error(main)

@@ -3,11 +3,15 @@
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from headrace.runtime.registry import PRODUCER
+
 
 class ProducerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEADRACE_PRODUCER_", extra="ignore")
 
-    port: int = Field(8081, description="Port of /healthz, /readyz, /metrics and POST /v1/events.")
+    port: int = Field(
+        PRODUCER.port, description="Port of /healthz, /readyz, /metrics and POST /v1/events."
+    )
     rate_limit: float = Field(
         0.0, description="Most events per second a replay sends (0: no limit)."
     )

@@ -23,12 +23,13 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from headrace.kafka import clients as kafka_clients
 from headrace.runtime import metrics
 from headrace.runtime.http import Heartbeat
+from headrace.runtime.registry import PRODUCER
 from services.producer.config import ProducerSettings
 from services.producer.events import RawEvent
 from services.producer.http_body import BadBody, EventTooLarge, split_body
 from services.producer.idempotency import IdempotencyKeys, Seen
 
-SERVICE = "producer"
+SERVICE = PRODUCER.name
 MAX_KEY_LENGTH = 255
 _POLL_SECONDS = 0.1
 

@@ -15,18 +15,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics
-from headrace.runtime import metrics, settings
+from headrace.runtime import metrics
 from headrace.runtime.crash_points import crash_point
 from headrace.runtime.errors import OperatorError
 from headrace.runtime.http import Heartbeat, build_app
+from headrace.runtime.registry import PRODUCER
 from headrace.runtime.settings import CommonSettings
-from headrace.serving.service import configure_logging
+from headrace.serving import service
 from services.producer.config import ProducerSettings
 from services.producer.core import CheckedFile, RawEvent, open_file
 from services.producer.ingest import Ingest, Poller, add_routes, ingest_producer
 
 log = logging.getLogger(__name__)
-SERVICE = "producer"
+SERVICE = PRODUCER.name
 Headers = list[tuple[str, str | bytes | None]]
 
 
@@ -135,12 +136,9 @@ def _replay(
     return deliveries.acked
 
 
-def serve() -> None:
+def main() -> None:
     """`headrace run producer`: the HTTP ingest endpoint with health and metrics."""
-    common = settings.load(CommonSettings)
-    own = settings.load(ProducerSettings)
-    configure_logging(common.log_level, SERVICE)
-    kafka_clients.wait_for_broker(common.bootstrap_servers)
+    common, own = service.start(SERVICE, ProducerSettings)
     producer = ingest_producer(common.bootstrap_servers, own)
     web.run_app(
         ingest_app(producer, Topics(common.topic_prefix).raw, own),

@@ -1,5 +1,6 @@
 """python -m services.stager: the same as `headrace run stager`."""
 
-from headrace.cli.main import service_main
+from headrace.runtime.errors import exit_on_operator_error
+from services.stager.runner import main
 
-service_main("stager")
+exit_on_operator_error(main)

@@ -3,14 +3,15 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from headrace.runtime.registry import STAGER
 from headrace.runtime.settings import ConsumerServiceSettings
 
 
 class StagerSettings(ConsumerServiceSettings):
     model_config = SettingsConfigDict(env_prefix="HEADRACE_STAGER_", extra="ignore")
 
-    port: int = Field(8082, description="Port of /healthz, /readyz and /metrics.")
-    group_id: str = Field("headrace-stager", description="Kafka consumer group.")
+    port: int = Field(STAGER.port, description="Port of /healthz, /readyz and /metrics.")
+    group_id: str = Field(STAGER.group, description="Kafka consumer group.")
     # Each staged event holds its Kafka message, a record and its JSON line while the batch is in
     # hand (~2 KB): 20,000 kept the stager's peak at 198 MiB on a 1M backlog, 50,000 at 282 MiB,
     # at the same rate (docs/performance.md).

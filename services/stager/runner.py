@@ -26,12 +26,14 @@ from headrace.lake.zone_files import parse_name
 from headrace.runtime import metrics
 from headrace.runtime.crash_points import crash_point
 from headrace.runtime.http import Heartbeat
+from headrace.runtime.registry import STAGER
 from headrace.runtime.settings import CommonSettings
+from headrace.serving.service import run_consumer_service
 from services.stager.config import StagerSettings
 from services.stager.core import Record, raw_line, stage, text_or_base64
 
 log = logging.getLogger(__name__)
-SERVICE = "stager"
+SERVICE = STAGER.name
 UNREADABLE_HEADERS = "headrace.unreadable_headers"
 
 
@@ -137,3 +139,8 @@ def build(
     handler = StagerHandler(bucket, topics, common.instance_id, registry_for(common))
     loop = ConsumerLoop(consumer, [topics.raw, topics.error], handler, policy, hb, stop)
     return lag_metrics.watch(SERVICE, loop)
+
+
+def main() -> None:
+    """`headrace run stager`: the stager's consumer loop with health and metrics."""
+    run_consumer_service(SERVICE, StagerSettings, build)

@@ -1,5 +1,6 @@
 """python -m services.summarizer: the same as `headrace run summarizer`."""
 
-from headrace.cli.main import service_main
+from headrace.runtime.errors import exit_on_operator_error
+from services.summarizer.runner import main
 
-service_main("summarizer")
+exit_on_operator_error(main)

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from headrace.runtime.registry import SUMMARIZER
 from headrace.runtime.settings import CommonSettings, is_postgres, resolve_local
 
 SNAPSHOT_NAME = "marts.duckdb"
@@ -13,8 +14,10 @@ SNAPSHOT_NAME = "marts.duckdb"
 class SummarizerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEADRACE_SUMMARIZER_", extra="ignore")
 
-    port: int = Field(8085, description="Port of /healthz, /readyz, /metrics and /dashboard.")
-    group_id: str = Field("headrace-summarizer", description="Faust app id / consumer group.")
+    port: int = Field(
+        SUMMARIZER.port, description="Port of /healthz, /readyz, /metrics and /dashboard."
+    )
+    group_id: str = Field(SUMMARIZER.group, description="Faust app id / consumer group.")
     catch_up_seconds: float = Field(
         5.0, description="How often to refresh days of batches whose manifest never arrived."
     )

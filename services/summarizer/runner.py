@@ -24,17 +24,18 @@ from headrace.codec.registry import registry_for
 from headrace.kafka.topics import Topics
 from headrace.lake import warehouse
 from headrace.lake.bucket import Bucket
-from headrace.runtime import metrics, settings
+from headrace.runtime import metrics
 from headrace.runtime.http import HealthServer, Heartbeat, build_app
+from headrace.runtime.registry import SUMMARIZER
 from headrace.runtime.settings import CommonSettings
-from headrace.serving.service import check_start, configure_logging
+from headrace.serving import service
 from services.summarizer.config import SummarizerSettings
 from services.summarizer.core import apply_refresh, prepare_refresh
 from services.summarizer.dashboard import DashboardSource, add_routes
 from services.summarizer.publisher import Publisher
 
 log = logging.getLogger(__name__)
-SERVICE = "summarizer"
+SERVICE = SUMMARIZER.name
 
 
 class Summarizer:
@@ -136,10 +137,7 @@ def make_app(summarizer: Summarizer) -> faust.App:
 
 
 def main() -> None:
-    common = settings.load(CommonSettings)
-    own = settings.load(SummarizerSettings)
-    configure_logging(common.log_level, SERVICE)
-    check_start(SERVICE, common)  # before any thread and the faust worker: one line, exit 2
+    common, own = service.start(SERVICE, SummarizerSettings)  # before any thread and faust
     summarizer = Summarizer(common, own)
     warehouse_metrics.start(common)
     summarizer.refresh()

@@ -1,5 +1,6 @@
 """python -m services.validator: the same as `headrace run validator`."""
 
-from headrace.cli.main import service_main
+from headrace.runtime.errors import exit_on_operator_error
+from services.validator.runner import main
 
-service_main("validator")
+exit_on_operator_error(main)

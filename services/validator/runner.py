@@ -33,11 +33,13 @@ from headrace.kafka.topics import ERROR_MESSAGE_MAX_BYTES, Topics
 from headrace.runtime import metrics
 from headrace.runtime.crash_points import crash_point
 from headrace.runtime.http import Heartbeat
+from headrace.runtime.registry import VALIDATOR
 from headrace.runtime.settings import CommonSettings
+from headrace.serving.service import run_consumer_service
 from services.validator.config import ValidatorSettings
 
 log = logging.getLogger(__name__)
-SERVICE = "validator"
+SERVICE = VALIDATOR.name
 # Transaction calls wait at most this long (seconds): the default is forever, and a broker that
 # came back without our coordinator state must not hang the process (the watchdog also guards).
 TXN_TIMEOUT = 30.0
@@ -165,3 +167,8 @@ def build(
     policy = BatchPolicy.of(own, common)
     loop = ConsumerLoop(consumer, [topics.raw], handler, policy, hb, stop)
     return lag_metrics.watch(SERVICE, loop)
+
+
+def main() -> None:
+    """`headrace run validator`: the validator's consumer loop with health and metrics."""
+    run_consumer_service(SERVICE, ValidatorSettings, build)

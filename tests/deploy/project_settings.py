@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings
 
 from headrace.cli import main as cli
 from headrace.dev.local_pipeline import SERVICES
+from headrace.runtime import registry
 
 SETTINGS_MODULES = (
     "headrace.runtime.settings",
@@ -97,5 +98,5 @@ def cli_accepts(args: list[str]) -> bool:
     if not args or args[0] not in group.commands:
         return False
     if args[0] == "run":
-        return len(args) == 2 and args[1] in cli.SERVICES
+        return len(args) == 2 and args[1] in registry.SERVICES
     return True

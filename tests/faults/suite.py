@@ -39,6 +39,7 @@ from headrace.dev.sample_events import generate
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics, ensure_pipeline_topics
 from headrace.lake import warehouse
+from headrace.runtime import registry
 from headrace.runtime.crash_points import ENV as CRASH_ENV
 from headrace.runtime.crash_points import POINTS
 from headrace.runtime.settings import CommonSettings
@@ -46,7 +47,7 @@ from tests.faults.gcs_bucket import GcsBucket
 from tests.faults.gcs_fault_proxy import MODES as BUCKET_MODES
 
 CONSUMERS = ("stager", "validator", "loader")
-SUPERVISED = ("producer", "stager", "validator", "loader", "summarizer")
+SUPERVISED = registry.NAMES  # in pipeline order: a seed's choices depend on it
 KINDS = ("kill9", "crash_point", "sigstop", "sigterm", "scale", "broker_restart", "bucket")
 # Share of requests that meet a bucket fault while it is on: enough that most batches meet one,
 # few enough that retries mostly get through and the pipeline keeps partly working.
