@@ -6,14 +6,13 @@
 #
 # Two stages. The builder installs the pinned dependencies (constraints.txt) into a venv, the
 # DuckDB extensions among them: they come from their PyPI packages (duckdb-extension-*), so the
-# image never downloads one at run time. The runtime stage is the same slim base with that venv,
-# the source, and a non-root user; its last step loads every extension once, so a broken or
-# missing binary fails the build, not the first batch.
+# image never downloads one at run time. Then it installs the project itself, without
+# dependencies, as a wheel that carries schemas/ and the warehouse migrations as package data
+# (headrace/runtime/paths.py): a change to the code rebuilds that layer only. The runtime stage is
+# the same slim base with that venv and a non-root user; its last step loads every extension
+# once, so a broken or missing binary fails the build, not the first batch.
 #
-# The package finds its schemas beside itself (headrace/runtime/paths.py: <package>/../schemas), so
-# the source tree lives in /app with schemas/ next to headrace/ and services/, and PYTHONPATH=/app
-# makes Python import from there (the venv's own copy of the package only provides the `headrace`
-# command). tests/deploy checks that every COPY source exists and is not in .dockerignore.
+# tests/deploy checks that every COPY source exists and is not in .dockerignore.
 
 # Pinned: a patch release of CPython 3.11 on Debian 12 (bookworm), the platform the project is
 # built and tested on. Bump it deliberately, together with the CI image.
@@ -26,17 +25,22 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
+# The runtime dependencies as pyproject.toml lists them, under the pins: a layer that changes
+# only when they do.
+RUN python -c "import tomllib; project = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(project['dependencies']))" > requirements.txt \
+    && pip install -c constraints.txt -r requirements.txt
 COPY headrace ./headrace
 COPY services ./services
 COPY schemas ./schemas
-RUN pip install -c constraints.txt /src
+COPY infra ./infra
+RUN pip install --no-deps /src
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="headrace" \
       org.opencontainers.image.description="Kafka-native streaming warehouse: Kafka -> bucket -> DuckLake" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HEADRACE_HTTP_HOST=0.0.0.0
@@ -46,10 +50,8 @@ RUN groupadd --gid 10001 headrace \
     && mkdir -p /var/lib/headrace \
     && chown headrace:headrace /var/lib/headrace
 COPY --from=builder /opt/venv /opt/venv
-WORKDIR /app
-COPY headrace ./headrace
-COPY services ./services
-COPY schemas ./schemas
+# The runtime user's folder: settings left at their relative defaults (.headrace/...) write here.
+WORKDIR /var/lib/headrace
 USER 10001:10001
 # Every DuckDB extension the warehouse uses loads from its package (and is installed in ~/.duckdb
 # for this user); `headrace --help` imports the command line.

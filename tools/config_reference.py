@@ -17,7 +17,6 @@ from pydantic_settings import BaseSettings
 
 from headrace.audit.warehouse_metrics import WarehouseMetricsSettings
 from headrace.dev.infra.config import InfraSettings
-from headrace.runtime.paths import PROJECT_ROOT
 from headrace.runtime.settings import CommonSettings
 from services.loader.config import LoaderSettings
 from services.producer.config import ProducerSettings
@@ -25,7 +24,8 @@ from services.stager.config import StagerSettings
 from services.summarizer.config import SummarizerSettings
 from services.validator.config import ValidatorSettings
 
-OUTPUT = PROJECT_ROOT / "docs" / "configuration.md"
+REPO = Path(__file__).resolve().parents[1]  # a tool of the checkout: it writes into docs/
+OUTPUT = REPO / "docs" / "configuration.md"
 
 # (title, class, who reads it), in the order an operator meets them.
 SECTIONS: tuple[tuple[str, type[BaseSettings], str], ...] = (
@@ -79,7 +79,7 @@ def _default(field: FieldInfo) -> str:
 
 def _portable(path: Path) -> str:
     """A path default as the reader's machine will see it (relative to the checkout or ~)."""
-    for root, shown in ((PROJECT_ROOT, ""), (Path.home(), "~/")):
+    for root, shown in ((REPO, ""), (Path.home(), "~/")):
         if path.is_absolute() and path.is_relative_to(root):
             return shown + str(path.relative_to(root))
     return str(path)
@@ -94,7 +94,7 @@ def main() -> None:
     if sys.argv[1:] == ["--check"]:
         sys.exit(0 if OUTPUT.read_text() == text else 1)
     OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT.relative_to(PROJECT_ROOT)}")
+    print(f"wrote {OUTPUT.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

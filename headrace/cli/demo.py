@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from services.producer.runner import replay
 DEMO_HOME = Path(".headrace/demo")
 
 
-def run_demo(console: Console, events: int, timeout: float = 240.0) -> None:
+def run_demo(console: Console, events: int, port_base: int = 0, timeout: float = 240.0) -> None:
     infra = settings.load(InfraSettings)
     broker = KafkaBroker(infra)
     we_started_broker = processes.read_pid(broker.pid_file) is None
@@ -47,7 +48,7 @@ def run_demo(console: Console, events: int, timeout: float = 240.0) -> None:
         bucket_url=env["HEADRACE_BUCKET_URL"],
         catalog_url=env["HEADRACE_CATALOG_URL"],
     )
-    pipeline = LocalPipeline(home, env)
+    pipeline = LocalPipeline(home, env, port_base=port_base)
     try:
         with console.status(f"starting Kafka {broker.version} (the first run fetches it)"):
             broker.start()
@@ -119,10 +120,16 @@ def _how_to_query(console: Console, env: dict[str, str]) -> None:
     console.print(
         f"  export HEADRACE_CATALOG_URL={env['HEADRACE_CATALOG_URL']}\n"
         f"  export HEADRACE_BUCKET_URL={env['HEADRACE_BUCKET_URL']}\n"
-        '  .venv/bin/headrace sql "SELECT year, customer_region, count(*) AS txns, '
+        f'  {_headrace_command()} sql "SELECT year, customer_region, count(*) AS txns, '
         'sum(amount) AS amount FROM transaction_view GROUP BY ALL ORDER BY ALL"\n'
         "  # or in Python: "
         "headrace.lake.warehouse.connect(CommonSettings(), read_only=True).sql(...)",
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _headrace_command() -> str:
+    """The `headrace` script of this environment (.venv/bin in a checkout, any venv once
+    installed), so the hint can be pasted as it is."""
+    return str(Path(sys.executable).parent / "headrace")

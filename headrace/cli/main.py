@@ -302,11 +302,19 @@ def sql(
 @app.command()
 def demo(
     events: Annotated[int, typer.Option(help="Events in the sample file.")] = 200_000,
+    port_base: Annotated[
+        int,
+        typer.Option(
+            help="The services listen on this + 1 ... + 5 (0: 8081 ... 8085), for a demo beside "
+            "other pipelines; the broker's ports are HEADRACE_INFRA_KAFKA_PORT and "
+            "HEADRACE_INFRA_KAFKA_CONTROLLER_PORT."
+        ),
+    ] = 0,
 ) -> None:
     """Run the whole pipeline on a real broker with a sample file, print a report, stop."""
     from headrace.cli.demo import run_demo
 
-    run_demo(console, events)
+    run_demo(console, events, port_base)
 
 
 @infra_app.command("start")

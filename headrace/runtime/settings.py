@@ -58,7 +58,8 @@ class CommonSettings(BaseSettings):
     )
     schemas_dir: Path = Field(
         SCHEMAS_DIR,
-        description="Schemas, contracts and registry.json (a changed contract is reloaded).",
+        description="Schemas, contracts and registry.json (a changed contract is reloaded); "
+        "default: schemas/ of the checkout, or the copy inside an installed package.",
     )
     schema_registry_url: str | None = Field(
         None,

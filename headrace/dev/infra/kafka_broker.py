@@ -1,8 +1,8 @@
 """A real Apache Kafka 4.x broker (KRaft, combined broker + controller) run with the machine's Java.
 
-The jars are resolved from Maven Central by Maven (infra/kafka/pom.xml pins the version and adds
-the log4j2 backend the broker POM lacks) into a cache outside the repository. Data, logs and the
-PID file live in the state folder, so a restart keeps every topic.
+The jars are resolved from Maven Central by Maven (infra/kafka/pom.xml, shipped in the package,
+pins the version and adds the log4j2 backend the broker POM lacks) into a cache outside the
+repository. Data, logs and the PID file live in the state folder, so a restart keeps every topic.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from headrace.dev.infra import ports, processes
 from headrace.dev.infra.config import InfraSettings
 from headrace.kafka import clients as kafka_clients
 from headrace.runtime.errors import OperatorError
-from headrace.runtime.paths import PROJECT_ROOT
-
-POM = PROJECT_ROOT / "infra" / "kafka" / "pom.xml"
+from headrace.runtime.paths import KAFKA_POM
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
@@ -64,8 +62,8 @@ logger.server.level = INFO
 
 
 def kafka_version() -> str:
-    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
-    assert match, f"{POM} lacks <kafka.version>"
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", KAFKA_POM.read_text())
+    assert match, f"{KAFKA_POM} lacks <kafka.version>"
     return match.group(1)
 
 
@@ -94,7 +92,7 @@ class KafkaBroker:
             "-q",
             "-B",
             "-f",
-            str(POM),
+            str(KAFKA_POM),
             "dependency:copy-dependencies",
             f"-DoutputDirectory={staging}",
             "-Dmdep.includeScope=runtime",
