@@ -18,9 +18,11 @@ from typing import Any
 import duckdb
 import orjson
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from headrace.codec.registry import registry_for
 from headrace.kafka import clients as kafka_clients
+from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
 from headrace.lake import warehouse
 from headrace.lake.bucket import Bucket
@@ -45,19 +47,15 @@ class TopicRecord:
 
 def read_topic(bootstrap: str, topic: str, isolation: str = "read_committed") -> list[TopicRecord]:
     """Every record of `topic` from the start to the current end, as `isolation` sees them."""
+    admin = kafka_clients.admin(bootstrap)
+    lows = offsets.topic_offsets(admin, topic, OffsetSpec.earliest())
+    highs = offsets.topic_offsets(admin, topic, OffsetSpec.latest())
+    ends = {p: high for p, high in highs.items() if high > lows[p]}
     consumer: Consumer = kafka_clients.consumer(
         bootstrap, f"headrace-check-{uuid.uuid4().hex[:8]}", **{"isolation.level": isolation}
     )
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends: dict[int, int] = {}
-        starts = []
-        for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                ends[p] = high
-                starts.append(TopicPartition(topic, p, low))
-        consumer.assign(starts)
+        consumer.assign([TopicPartition(topic, p, lows[p]) for p in ends])
         return list(_drain(consumer, ends))
     finally:
         consumer.close()

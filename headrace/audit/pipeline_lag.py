@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import duckdb
 
 from headrace.kafka import clients as kafka_clients
-from headrace.kafka import group_lag
-from headrace.kafka.group_lag import Key
+from headrace.kafka import group_lag, offsets
+from headrace.kafka.offsets import Key
 from headrace.kafka.topics import Topics
 
 
@@ -57,7 +57,7 @@ def stage_lags(
     """Pending work per stage; `con` is a warehouse connection (read-only is enough)."""
     admin = kafka_clients.admin(bootstrap)
     ledger = ledger_offsets(con, groups.loader, topics.validated)
-    partitions = admin.list_topics(topics.validated, timeout=10).topics[topics.validated].partitions
+    partitions = offsets.partitions(admin, topics.validated)
     loader: dict[Key, int] = {(topics.validated, p): ledger.get(p, -1) for p in partitions}
     return [
         StageLag(

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
-from confluent_kafka import IsolationLevel, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from headrace.audit.pipeline_lag import unsummarized_batches
 from headrace.kafka import clients as kafka_clients
+from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
 from headrace.lake.bucket import Bucket
 
@@ -38,21 +37,6 @@ class Counts:
         return self.reconciled and self.raw_zone == self.raw_in and self.unsummarized_batches == 0
 
 
-def partition_offsets(admin: AdminClient, topic: str, spec: OffsetSpec) -> dict[int, int]:
-    """Each partition's offset for `spec` (latest, or the first at a timestamp; -1 if none)."""
-    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
-    wanted = {TopicPartition(topic, p): spec for p in partitions}
-    futures = admin.list_offsets(
-        wanted, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=10
-    )
-    return {tp.partition: f.result().offset for tp, f in futures.items()}
-
-
-def raw_appended(admin: AdminClient, topic: str) -> int:
-    """Messages ever appended to `topic`: the sum of its partitions' high watermarks."""
-    return sum(partition_offsets(admin, topic, OffsetSpec.latest()).values())
-
-
 def zone_counts(con: duckdb.DuckDBPyConnection, bucket: Bucket, zone: str) -> dict[str, int]:
     """Records in a zone, by reason for the error zone (one group "*" for the raw zone)."""
     if not bucket.glob(f"{zone}/date=*/*.jsonl"):
@@ -73,7 +57,7 @@ def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics
     ).fetchone() or (0, 0)
     errors = zone_counts(con, bucket, "error")
     return Counts(
-        raw_in=raw_appended(kafka_clients.admin(bootstrap), topics.raw),
+        raw_in=offsets.appended(kafka_clients.admin(bootstrap), topics.raw),
         raw_zone=sum(zone_counts(con, bucket, "raw").values()),
         fact_rows=int(fact),
         duplicates=int(dups),

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from headrace.audit.reconciliation import partition_offsets
+from headrace.kafka.offsets import topic_offsets
 from headrace.lake import error_zone
 from headrace.lake.bucket import Bucket
 
@@ -30,10 +30,10 @@ def day_starts(today: date, days: int) -> list[datetime]:
 
 
 def raw_in_by_day(admin: AdminClient, topic: str, bounds: list[datetime]) -> dict[date, int]:
-    latest = partition_offsets(admin, topic, OffsetSpec.latest())
+    latest = topic_offsets(admin, topic, OffsetSpec.latest())
     partitions = list(latest)
     at = [
-        partition_offsets(admin, topic, OffsetSpec.for_timestamp(int(b.timestamp() * 1000)))
+        topic_offsets(admin, topic, OffsetSpec.for_timestamp(int(b.timestamp() * 1000)))
         for b in bounds
     ]
     counts = {}

@@ -33,8 +33,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headrace.audit import reconciliation_days
-from headrace.audit.reconciliation import raw_appended
 from headrace.kafka import clients as kafka_clients
+from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
 from headrace.lake import warehouse
 from headrace.lake.bucket import Bucket
@@ -120,7 +120,7 @@ class WarehouseMetrics:
             raise
         self._errors.update(self._con)
         errors = self._errors.total()
-        raw_in = raw_appended(self._admin, Topics(self.common.topic_prefix).raw)
+        raw_in = offsets.appended(self._admin, Topics(self.common.topic_prefix).raw)
         for table in TABLES:
             ROWS.labels(table).set(tables[table])
         sides = {

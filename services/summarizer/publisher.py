@@ -16,9 +16,11 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from headrace.kafka import clients as kafka_clients
+from headrace.kafka import offsets
 from headrace.lake import warehouse
 from headrace.lake.bucket import Bucket
 from services.summarizer import snapshot
@@ -87,7 +89,7 @@ class Publisher:
     tally: ErrorZoneTally = field(init=False)
     last_state: tuple[object, ...] | None = None
     last_written: float = 0.0  # time.monotonic() of the last published snapshot
-    _consumer: Consumer | None = None
+    _admin: AdminClient | None = None
 
     def __post_init__(self) -> None:
         self.tally = ErrorZoneTally(self.bucket)
@@ -127,22 +129,11 @@ class Publisher:
     def events_in(self) -> int | None:
         """Messages ever appended to raw (sum of high watermarks), or None if Kafka won't say."""
         try:
-            consumer = self._consumer or kafka_clients.consumer(
-                self.bootstrap, "headrace-summarizer-watermarks"
-            )
-            self._consumer = consumer
-            meta = consumer.list_topics(self.raw_topic, timeout=5).topics[self.raw_topic]
-            total = 0
-            for p in meta.partitions:
-                tp = TopicPartition(self.raw_topic, p)
-                _, high = consumer.get_watermark_offsets(tp, timeout=5)
-                total += high
-            return total
+            self._admin = self._admin or kafka_clients.admin(self.bootstrap)
+            return offsets.appended(self._admin, self.raw_topic)
         except KafkaException as exc:
             log.warning("cannot read the raw topic's watermarks: %s", exc)
             return None
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
+        self._admin = None
