@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from headrace.audit.pipeline_lag import unsummarized_batches
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
+from headrace.lake import bookkeeping
 from headrace.lake.bucket import Bucket
 
 
@@ -63,5 +63,5 @@ def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics
         duplicates=int(dups),
         error_zone=sum(errors.values()),
         errors_by_reason=errors,
-        unsummarized_batches=unsummarized_batches(con),
+        unsummarized_batches=bookkeeping.unsummarized_count(con),
     )

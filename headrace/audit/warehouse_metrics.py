@@ -24,7 +24,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import duckdb
 from confluent_kafka.admin import AdminClient
@@ -36,10 +35,9 @@ from headrace.audit import reconciliation_days
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import bookkeeping, warehouse
 from headrace.lake.bucket import Bucket
 from headrace.lake.error_zone import ErrorZoneTally
-from headrace.runtime import metrics
 from headrace.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -144,10 +142,9 @@ class WarehouseMetrics:
         counts = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in TABLES)
         tables = {str(t): int(n) for t, n in con.execute(counts).fetchall()}
         newest, last_load, pending = con.execute(
-            """SELECT (SELECT epoch(max(event_time)) FROM transaction_fact),
+            f"""SELECT (SELECT epoch(max(event_time)) FROM transaction_fact),
                       (SELECT epoch(max(committed_at)) FROM load_batch),
-                      (SELECT count(*) FROM load_batch
-                       WHERE batch_id NOT IN (SELECT batch_id FROM summary_refresh))"""
+                      ({bookkeeping.UNSUMMARIZED_COUNT_SQL})"""
         ).fetchone() or (None, None, 0)
         if newest is not None:
             NEWEST_EVENT.set(newest)
@@ -155,32 +152,6 @@ class WarehouseMetrics:
             LAST_LOAD.set(last_load)
         PENDING_SUMMARY.set(pending)
         return tables
-
-
-def batch_loaded(
-    con: duckdb.DuckDBPyConnection,
-    service: str,
-    batch_id: str,
-    newest_event: datetime | None,
-) -> None:
-    """After a load batch commits: its clean-zone files and bytes, and the newest event time.
-
-    Metrics never fail a batch: a catalog that cannot answer now only leaves the counters behind.
-    """
-    meta = f"__ducklake_metadata_{warehouse.LAKE}"
-    try:
-        files, nbytes = con.execute(
-            f"""SELECT count(*), coalesce(sum(df.file_size_bytes), 0)
-                FROM {meta}.ducklake_data_file df
-                JOIN {meta}.ducklake_snapshot_changes c ON df.begin_snapshot = c.snapshot_id
-                WHERE c.commit_message = ?""",
-            [batch_id],
-        ).fetchone() or (0, 0)
-        metrics.BYTES_WRITTEN.labels(service, "clean").inc(int(nbytes))
-        metrics.FILES_WRITTEN.labels(service, "clean").inc(int(files))
-    except duckdb.Error as exc:
-        log.warning("clean-zone metrics of %s not counted: %s", batch_id, str(exc).splitlines()[0])
-    metrics.newest_event(service, [newest_event] if newest_event else [])
 
 
 def start(common: CommonSettings, interval_seconds: float | None = None) -> threading.Event:
