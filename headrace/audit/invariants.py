@@ -24,7 +24,7 @@ from headrace.codec.registry import registry_for
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import error_zone, raw_zone, warehouse
 from headrace.lake.bucket import Bucket
 from headrace.runtime.settings import CommonSettings
 
@@ -76,15 +76,6 @@ def _drain(consumer: Consumer, ends: dict[int, int]) -> Iterator[TopicRecord]:
                 ends.pop(tp.partition, None)
 
 
-def zone_records(bucket: Bucket, zone: str) -> list[dict[str, Any]]:
-    """Every JSON line of a zone (raw or error), as readers of `*.jsonl` see them."""
-    return [
-        orjson.loads(line)
-        for f in bucket.glob(f"{zone}/date=*/*.jsonl")
-        for line in bucket.read_bytes(f).splitlines()
-    ]
-
-
 class Checker:
     def __init__(self, common: CommonSettings, ack_log: Path | None = None) -> None:
         self.common = common
@@ -100,13 +91,13 @@ class Checker:
             return [Verdict("I8 catalog reopens", False, str(exc))]
         bootstrap = self.common.bootstrap_servers
         self.raw = read_topic(bootstrap, self.topics.raw)
-        self.errors = zone_records(self.bucket, "error")
+        self.errors = error_zone.records(self.bucket)
         # Records the loader rejected (stage `loader`) left raw and validated as valid events:
         # they count where loaded events count, by the transaction id of their frame.
         self.loader_errors = [e for e in self.errors if e.get("stage") == "loader"]
         self.raw_errors = [e for e in self.errors if e.get("stage") != "loader"]
         self.raw_zone = Counter(
-            (r["partition"], r["offset"]) for r in zone_records(self.bucket, "raw")
+            (r["partition"], r["offset"]) for r in raw_zone.records(self.bucket)
         )
         checks: list[Callable[[duckdb.DuckDBPyConnection], Verdict]] = [
             self.conservation,

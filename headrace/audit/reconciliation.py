@@ -13,8 +13,9 @@ import duckdb
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
-from headrace.lake import bookkeeping
+from headrace.lake import bookkeeping, raw_zone
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 
 
 @dataclass
@@ -37,28 +38,17 @@ class Counts:
         return self.reconciled and self.raw_zone == self.raw_in and self.unsummarized_batches == 0
 
 
-def zone_counts(con: duckdb.DuckDBPyConnection, bucket: Bucket, zone: str) -> dict[str, int]:
-    """Records in a zone, by reason for the error zone (one group "*" for the raw zone)."""
-    if not bucket.glob(f"{zone}/date=*/*.jsonl"):
-        return {}
-    group = "reason" if zone == "error" else "'*'"
-    rows = con.execute(
-        f"SELECT {group}, count(*) FROM read_json_auto(?, format='newline_delimited', "
-        "union_by_name=true) GROUP BY ALL ORDER BY 2 DESC",
-        [bucket.url(f"{zone}/date=*/*.jsonl")],
-    ).fetchall()
-    return {str(r): int(n) for r, n in rows}
-
-
 def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics: Topics) -> Counts:
     fact, dups = con.execute(
         "SELECT (SELECT count(*) FROM transaction_fact), "
         "(SELECT count(*) FROM transaction_duplicate)"
     ).fetchone() or (0, 0)
-    errors = zone_counts(con, bucket, "error")
+    tally = ErrorZoneTally(bucket)
+    tally.update(con)
+    errors = tally.by_reason()
     return Counts(
         raw_in=offsets.appended(kafka_clients.admin(bootstrap), topics.raw),
-        raw_zone=sum(zone_counts(con, bucket, "raw").values()),
+        raw_zone=raw_zone.count(con, bucket),
         fact_rows=int(fact),
         duplicates=int(dups),
         error_zone=sum(errors.values()),

@@ -14,8 +14,7 @@ import duckdb
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from headrace.kafka.offsets import topic_offsets
-from headrace.lake import error_zone
-from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 
 SIDES = ("in", "fact", "duplicate", "error")
 
@@ -58,41 +57,26 @@ def loaded_by_day(con: duckdb.DuckDBPyConnection, since: datetime) -> dict[tuple
     return {(d, side): int(n) for d, side, n in rows}
 
 
-def errors_by_day(
-    con: duckdb.DuckDBPyConnection, bucket: Bucket, bounds: list[datetime]
-) -> dict[date, int]:
-    since = bounds[0]
-    files = error_zone.files(bucket, since.date(), bounds[-1].date())
-    if not files:
-        return {}
-    rows = con.execute(
-        f"""SELECT CAST(make_timestamp(source_timestamp_ms * 1000) AS DATE), count(*)
-            FROM {error_zone.read_json(["source_timestamp_ms"])}
-            WHERE source_timestamp_ms >= ? GROUP BY ALL""",
-        [files, int(since.timestamp() * 1000)],
-    ).fetchall()
-    return {d: int(n) for d, n in rows}
-
-
 def by_day(
     con: duckdb.DuckDBPyConnection,
     admin: AdminClient,
-    bucket: Bucket,
+    errors: ErrorZoneTally,
     raw_topic: str,
     days: int = 7,
     today: date | None = None,
 ) -> dict[date, dict[str, int]]:
-    """Each recent day's sides: {"in", "fact", "duplicate", "error"} -> events."""
+    """Each recent day's sides: {"in", "fact", "duplicate", "error"} -> events (`errors` is
+    up to date)."""
     bounds = day_starts(today or datetime.now(UTC).date(), days)
     raw_in = raw_in_by_day(admin, raw_topic, bounds)
     loaded = loaded_by_day(con, bounds[0])
-    errors = errors_by_day(con, bucket, bounds)
+    errors_by_day = errors.by_arrival_day(b.date() for b in bounds[:-1])
     return {
         d: {
             "in": raw_in[d],
             "fact": loaded.get((d, "fact"), 0),
             "duplicate": loaded.get((d, "duplicate"), 0),
-            "error": errors.get(d, 0),
+            "error": errors_by_day.get(d, 0),
         }
         for d in raw_in
     }

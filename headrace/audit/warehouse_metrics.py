@@ -130,7 +130,7 @@ class WarehouseMetrics:
         for side, n in sides.items():
             RECONCILIATION.labels(side).set(n)
         days = reconciliation_days.by_day(
-            self._con, self._admin, self._errors.bucket, Topics(self.common.topic_prefix).raw
+            self._con, self._admin, self._errors, Topics(self.common.topic_prefix).raw
         )
         RECONCILIATION_DAY.clear()  # days that fell out of the window go away
         for day, day_sides in days.items():

@@ -23,8 +23,8 @@ from headrace.kafka import clients as kafka_clients
 from headrace.kafka import offsets
 from headrace.lake import warehouse
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 from services.summarizer import snapshot
-from services.summarizer.error_zone import ErrorZoneTally
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ SELECT (SELECT id FROM lake.current_snapshot()),
        (SELECT count(*) FROM transaction_duplicate)
 """
 
+ERROR_DAILY_REASON_SCHEMA = pa.schema(
+    [("date", pa.date32()), ("reason", pa.string()), ("records", pa.int64())]
+)
 RECONCILIATION_SCHEMA = pa.schema(
     [
         ("observed_at", pa.timestamp("us", tz="UTC")),
@@ -75,6 +78,16 @@ class Reconciliation:
         return pa.Table.from_pylist([row], schema=RECONCILIATION_SCHEMA)
 
 
+def error_daily_reason(tally: ErrorZoneTally) -> pa.Table:
+    """The snapshot's errors by the date folder of their file and reason."""
+    merged = tally.by_folder_day_and_reason()
+    keys = sorted(merged)
+    return pa.table(
+        [[d for d, _ in keys], [r for _, r in keys], [merged[k] for k in keys]],
+        schema=ERROR_DAILY_REASON_SCHEMA,
+    )
+
+
 @dataclass
 class Publisher:
     """Publishes from the warehouse connection `connection()` gives (it changes on a reconnect)."""
@@ -112,7 +125,7 @@ class Publisher:
             datetime.now(UTC), events_in, int(fact), int(dups), self.tally.total()
         )
         extras = {
-            "error_daily_reason": self.tally.by_day_and_reason(),
+            "error_daily_reason": error_daily_reason(self.tally),
             "reconciliation": recon.to_arrow(),
         }
         started = time.monotonic()

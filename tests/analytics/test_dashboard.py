@@ -13,8 +13,7 @@ import pyarrow as pa
 from headrace.runtime.http import HealthServer, Heartbeat, build_app
 from services.summarizer import snapshot
 from services.summarizer.dashboard import DashboardSource, add_routes, render
-from services.summarizer.error_zone import SCHEMA
-from services.summarizer.publisher import Reconciliation
+from services.summarizer.publisher import ERROR_DAILY_REASON_SCHEMA, Reconciliation
 from tests.analytics.conftest import Lake
 
 CHARTS = {"daily-count", "daily-amount", "errors", "freshness", "reconciliation"}
@@ -23,7 +22,8 @@ FIGURE = re.compile(r'<figure class="chart" id="([a-z-]+)"[^>]*data-marks="(\d+)
 
 def publish(lake: Lake, events_in: int) -> Path:
     errors = pa.table(
-        [[date(2026, 10, 1), date(2026, 10, 2)], ["PARSE", "RANGE"], [4, 6]], schema=SCHEMA
+        [[date(2026, 10, 1), date(2026, 10, 2)], ["PARSE", "RANGE"], [4, 6]],
+        schema=ERROR_DAILY_REASON_SCHEMA,
     )
     fact = lake.con.execute("SELECT count(*) FROM transaction_fact").fetchone() or (0,)
     recon = Reconciliation(datetime.now(UTC), events_in, int(fact[0]), 0, 10)

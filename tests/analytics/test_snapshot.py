@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 from services.summarizer import snapshot
-from services.summarizer.error_zone import ErrorZoneTally
-from services.summarizer.publisher import Publisher, Reconciliation
+from services.summarizer.publisher import Publisher, Reconciliation, error_daily_reason
 from tests.analytics.conftest import VENV_BIN, Lake
 from tests.analytics.recompute import snapshot_mismatches
 
@@ -135,7 +135,7 @@ def test_error_zone_tally_reads_only_new_files(lake: Lake) -> None:
     bucket.write_atomic("error/date=2026-10-02/e-1-4.jsonl", b'{"reason":"PARSE"}\n')
     assert tally.update(lake.con) is True
     assert tally.total() == 6
-    assert tally.by_day_and_reason().to_pylist() == [
+    assert error_daily_reason(tally).to_pylist() == [
         {"date": date(2026, 10, 1), "reason": "PARSE", "records": 3},
         {"date": date(2026, 10, 2), "reason": "PARSE", "records": 1},
         {"date": date(2026, 10, 2), "reason": "TYPE", "records": 1},

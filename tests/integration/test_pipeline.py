@@ -11,7 +11,6 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
 import pytest
 
 from headrace.audit import reconciliation_days
@@ -21,8 +20,9 @@ from headrace.dev.local_pipeline import LocalPipeline
 from headrace.dev.sample_events import generate
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import error_zone, warehouse
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 from tests.conftest import env_of, wait_settled
@@ -119,11 +119,10 @@ def _assert_summary_equals_recomputation(common: CommonSettings) -> None:
 
 def _assert_reconciled_by_arrival_day(common: CommonSettings, total: int) -> None:
     con = warehouse.connect(common, read_only=True)
+    errors = ErrorZoneTally(Bucket.open(common.bucket_url))
+    errors.update(con)
     days = reconciliation_days.by_day(
-        con,
-        kafka_clients.admin(common.bootstrap_servers),
-        Bucket.open(common.bucket_url),
-        f"{common.topic_prefix}.raw",
+        con, kafka_clients.admin(common.bootstrap_servers), errors, f"{common.topic_prefix}.raw"
     )
     assert sum(d["in"] for d in days.values()) == total
     for day, sides in days.items():
@@ -134,11 +133,7 @@ def _assert_error_records_keep_original_bytes(common: CommonSettings, sample: Pa
     bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
     lines = {i: line for i, line in enumerate(sample.read_bytes().splitlines(), start=1)}
     originals = set(lines.values())
-    records = [
-        orjson.loads(line)
-        for f in bucket.glob("error/date=*/*.jsonl")
-        for line in bucket.read_bytes(f).splitlines()
-    ]
+    records = error_zone.records(bucket)
     assert records
     for r in records:
         original = (
