@@ -31,9 +31,8 @@ from prometheus_client import Counter, Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from headrace.audit import reconciliation_days
+from headrace.audit import reconciliation
 from headrace.kafka import clients as kafka_clients
-from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
 from headrace.lake import bookkeeping, warehouse
 from headrace.lake.bucket import Bucket
@@ -116,25 +115,16 @@ class WarehouseMetrics:
             self._con.close()
             self._con = None  # reconnect next time (the catalog may have moved under us)
             raise
-        self._errors.update(self._con)
-        errors = self._errors.total()
-        raw_in = offsets.appended(self._admin, Topics(self.common.topic_prefix).raw)
+        seen = reconciliation.observe(
+            self._con, self._errors, self._admin, Topics(self.common.topic_prefix).raw, days=7
+        )
         for table in TABLES:
             ROWS.labels(table).set(tables[table])
-        sides = {
-            "in": raw_in,
-            "fact": tables["transaction_fact"],
-            "duplicate": tables["transaction_duplicate"],
-            "error": errors,
-        }
-        for side, n in sides.items():
+        for side, n in seen.sides().items():
             RECONCILIATION.labels(side).set(n)
-        days = reconciliation_days.by_day(
-            self._con, self._admin, self._errors, Topics(self.common.topic_prefix).raw
-        )
         RECONCILIATION_DAY.clear()  # days that fell out of the window go away
-        for day, day_sides in days.items():
-            for side, n in day_sides.items():
+        for day, balance in (seen.days or {}).items():
+            for side, n in balance.sides().items():
                 RECONCILIATION_DAY.labels(day.isoformat(), side).set(n)
         REFRESHED.set_to_current_time()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from headrace.audit import reconciliation_days
+from headrace.audit import reconciliation
 from headrace.audit.invariants import Checker
 from headrace.audit.pipeline_lag import stage_lags
 from headrace.dev.local_pipeline import LocalPipeline
@@ -69,7 +69,7 @@ def test_replaying_the_same_file_twice_adds_no_fact_rows(
     assert first.fact_rows == second.fact_rows == expected["VALID"]
     assert second.duplicates == expected["VALID"]
     assert second.error_zone == 2 * (2_000 - expected["VALID"])
-    assert second.reconciled
+    assert second.holds
     _assert_summary_equals_recomputation(common)
 
 
@@ -119,14 +119,16 @@ def _assert_summary_equals_recomputation(common: CommonSettings) -> None:
 
 def _assert_reconciled_by_arrival_day(common: CommonSettings, total: int) -> None:
     con = warehouse.connect(common, read_only=True)
-    errors = ErrorZoneTally(Bucket.open(common.bucket_url))
-    errors.update(con)
-    days = reconciliation_days.by_day(
-        con, kafka_clients.admin(common.bootstrap_servers), errors, f"{common.topic_prefix}.raw"
-    )
-    assert sum(d["in"] for d in days.values()) == total
-    for day, sides in days.items():
-        assert sides["in"] == sides["fact"] + sides["duplicate"] + sides["error"], (day, sides)
+    days = reconciliation.observe(
+        con,
+        ErrorZoneTally(Bucket.open(common.bucket_url)),
+        kafka_clients.admin(common.bootstrap_servers),
+        f"{common.topic_prefix}.raw",
+        days=7,
+    ).days
+    assert days is not None and sum(d.events_in or 0 for d in days.values()) == total
+    for day, balance in days.items():
+        assert balance.holds, (day, balance)
 
 
 def _assert_error_records_keep_original_bytes(common: CommonSettings, sample: Path) -> None:
