@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from headrace.audit.reconciliation import Counts
+from headrace.audit.reconciliation import Reconciliation
 from headrace.cli.report_view import current_counts
 from headrace.dev.infra.config import InfraSettings
 from headrace.dev.infra.gcs_emulator import GcsEmulator
@@ -104,14 +104,14 @@ def start_pipeline(tmp_path: Path) -> Iterator[Callable[[CommonSettings], LocalP
 
 def wait_settled(
     common: CommonSettings, expected_in: int, pipeline: LocalPipeline, timeout: float = 120.0
-) -> Counts:
-    """Counts once every event that entered raw is placed, staged and summarized."""
+) -> Reconciliation:
+    """The reconciliation once every event that entered raw is placed, staged and summarized."""
     deadline = time.monotonic() + timeout
     while True:
         dead = [s for s in SERVICES if not pipeline.alive(s)]
         assert not dead, f"{dead} exited; see {pipeline.home / 'logs'}"
         counts, _ = current_counts(common)
-        if counts.raw_in >= expected_in and counts.settled:
+        if (counts.events_in or 0) >= expected_in and counts.settled:
             return counts
         if time.monotonic() > deadline:
             raise AssertionError(f"pipeline did not settle in {timeout}s: {counts}")

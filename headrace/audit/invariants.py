@@ -2,7 +2,9 @@
 
 Used by the fault suite and by `headrace check`. Each check returns a `Verdict`; the truth about
 what entered the pipeline is the raw topic itself (and, when given, the producer's ack log: every
-acknowledged event must be on raw).
+acknowledged event must be on raw). The counts that I1 and I4 compare are the reconciliation's
+(headrace.audit.reconciliation), observed the way every report and metric observes it; the
+checks add what counts cannot show, offset by offset.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from typing import Any
 import duckdb
 import orjson
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
+from headrace.audit import reconciliation
 from headrace.codec.registry import registry_for
 from headrace.kafka import clients as kafka_clients
+from headrace.kafka import offsets
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import error_zone, raw_zone, warehouse
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 from headrace.runtime.settings import CommonSettings
 
 ERROR_FIELDS = ("source_topic", "source_partition", "source_offset", "stage", "reason", "problems")
@@ -45,19 +51,15 @@ class TopicRecord:
 
 def read_topic(bootstrap: str, topic: str, isolation: str = "read_committed") -> list[TopicRecord]:
     """Every record of `topic` from the start to the current end, as `isolation` sees them."""
+    admin = kafka_clients.admin(bootstrap)
+    lows = offsets.topic_offsets(admin, topic, OffsetSpec.earliest())
+    highs = offsets.topic_offsets(admin, topic, OffsetSpec.latest())
+    ends = {p: high for p, high in highs.items() if high > lows[p]}
     consumer: Consumer = kafka_clients.consumer(
         bootstrap, f"headrace-check-{uuid.uuid4().hex[:8]}", **{"isolation.level": isolation}
     )
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends: dict[int, int] = {}
-        starts = []
-        for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                ends[p] = high
-                starts.append(TopicPartition(topic, p, low))
-        consumer.assign(starts)
+        consumer.assign([TopicPartition(topic, p, lows[p]) for p in ends])
         return list(_drain(consumer, ends))
     finally:
         consumer.close()
@@ -78,15 +80,6 @@ def _drain(consumer: Consumer, ends: dict[int, int]) -> Iterator[TopicRecord]:
                 ends.pop(tp.partition, None)
 
 
-def zone_records(bucket: Bucket, zone: str) -> list[dict[str, Any]]:
-    """Every JSON line of a zone (raw or error), as readers of `*.jsonl` see them."""
-    return [
-        orjson.loads(line)
-        for f in bucket.glob(f"{zone}/date=*/*.jsonl")
-        for line in bucket.read_bytes(f).splitlines()
-    ]
-
-
 class Checker:
     def __init__(self, common: CommonSettings, ack_log: Path | None = None) -> None:
         self.common = common
@@ -101,14 +94,17 @@ class Checker:
         except Exception as exc:  # I8 is exactly "it opens": any failure is the violation
             return [Verdict("I8 catalog reopens", False, str(exc))]
         bootstrap = self.common.bootstrap_servers
+        self.balance = reconciliation.observe(
+            con, ErrorZoneTally(self.bucket), kafka_clients.admin(bootstrap), self.topics.raw
+        )
         self.raw = read_topic(bootstrap, self.topics.raw)
-        self.errors = zone_records(self.bucket, "error")
+        self.errors = error_zone.records(self.bucket)
         # Records the loader rejected (stage `loader`) left raw and validated as valid events:
         # they count where loaded events count, by the transaction id of their frame.
         self.loader_errors = [e for e in self.errors if e.get("stage") == "loader"]
         self.raw_errors = [e for e in self.errors if e.get("stage") != "loader"]
         self.raw_zone = Counter(
-            (r["partition"], r["offset"]) for r in zone_records(self.bucket, "raw")
+            (r["partition"], r["offset"]) for r in raw_zone.records(self.bucket)
         )
         checks: list[Callable[[duckdb.DuckDBPyConnection], Verdict]] = [
             self.conservation,
@@ -155,10 +151,10 @@ class Checker:
                 f"{sum(loaded.values())}; missing {sum((expected - loaded).values())}, "
                 f"extra {sum((loaded - expected).values())}"
             )
-        total = sum(loaded.values()) + len(self.raw_errors)  # loaded counts the loader's
-        if total != len(raw):
-            problems.append(f"{len(raw)} raw events but {total} fact+duplicates+errors")
-        detail = "; ".join(problems) or f"{len(raw)} raw = {total} fact+duplicates+errors"
+        b = self.balance
+        if not b.holds:
+            problems.append(f"{b.events_in} raw events but {b.placed} fact+duplicates+errors")
+        detail = "; ".join(problems) or f"{b.events_in} raw = {b.placed} fact+duplicates+errors"
         return Verdict("I1 conservation", not problems, detail)
 
     def no_duplicates(self, con: duckdb.DuckDBPyConnection) -> Verdict:
@@ -219,12 +215,7 @@ class Checker:
         bootstrap = self.common.bootstrap_servers
         validated = len(read_topic(bootstrap, self.topics.validated))
         errors = len(read_topic(bootstrap, self.topics.error))
-        loaded = _scalar(
-            con,
-            "SELECT (SELECT count(*) FROM transaction_fact) + "
-            "(SELECT count(*) FROM transaction_duplicate)",
-        )
-        loaded += len(self.loader_errors)
+        loaded = self.balance.fact_rows + self.balance.duplicates + len(self.loader_errors)
         ok = validated == loaded and errors == len(self.raw_errors)
         detail = (
             f"validated {validated} vs loaded {loaded} (fact, duplicates, loader rejections); "

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import duckdb
 
 from headrace.kafka import clients as kafka_clients
-from headrace.kafka import group_lag
-from headrace.kafka.group_lag import Key
+from headrace.kafka import group_lag, offsets
+from headrace.kafka.offsets import Key
 from headrace.kafka.topics import Topics
+from headrace.lake import bookkeeping
 from headrace.runtime.registry import LOADER, STAGER, VALIDATOR
 
 
@@ -34,31 +35,13 @@ class StageLag:
     unit: str = "events"
 
 
-def ledger_offsets(con: duckdb.DuckDBPyConnection, group: str, topic: str) -> dict[int, int]:
-    """The loader's next offset per partition of `topic`, from the warehouse's offsets ledger."""
-    rows = con.execute(
-        "SELECT partition, max(next_offset) FROM offsets_ledger "
-        "WHERE consumer_group = ? AND topic = ? GROUP BY partition",
-        [group, topic],
-    ).fetchall()
-    return {int(p): int(o) for p, o in rows}
-
-
-def unsummarized_batches(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute(
-        "SELECT count(*) FROM load_batch WHERE batch_id NOT IN "
-        "(SELECT batch_id FROM summary_refresh)"
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def stage_lags(
     con: duckdb.DuckDBPyConnection, bootstrap: str, topics: Topics, groups: Groups = Groups()
 ) -> list[StageLag]:
     """Pending work per stage; `con` is a warehouse connection (read-only is enough)."""
     admin = kafka_clients.admin(bootstrap)
-    ledger = ledger_offsets(con, groups.loader, topics.validated)
-    partitions = admin.list_topics(topics.validated, timeout=10).topics[topics.validated].partitions
+    ledger = bookkeeping.ledger_offsets(con, groups.loader, topics.validated)
+    partitions = offsets.partitions(admin, topics.validated)
     loader: dict[Key, int] = {(topics.validated, p): ledger.get(p, -1) for p in partitions}
     return [
         StageLag(
@@ -69,7 +52,7 @@ def stage_lags(
             "validator", _total(group_lag.group_pending(bootstrap, groups.validator, [topics.raw]))
         ),
         StageLag("loader", _total(group_lag.pending(bootstrap, loader))),
-        StageLag("summarizer", unsummarized_batches(con), "load batches"),
+        StageLag("summarizer", bookkeeping.unsummarized_count(con), "load batches"),
     ]
 
 

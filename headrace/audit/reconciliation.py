@@ -1,83 +1,141 @@
-"""What landed where: the counts behind `headrace report`, the demo and the integration tests.
+"""What landed where, observed in one place: in = fact + duplicates + error zone.
 
-in = fact + duplicates + error zone: every event acknowledged on raw is either a fact row, a
-recorded duplicate of one, or a record in the error zone.
+Every event acknowledged on raw is a fact row, a recorded duplicate of one, or a record in the
+error zone. `observe` counts the placed sides first and `in` last, so an event that enters raw
+between the reads only ever makes `in` larger: placed > in means an event counted twice, and
+in > placed events still on their way (or lost, if it stays).
+
+One observation serves everyone who shows the reconciliation: `headrace report` and the demo
+(with the raw zone, to tell that everything is also staged and summarized), the summarizer
+(its gauges, headrace.audit.warehouse_metrics, and its BI snapshot's `reconciliation` table show
+the same observation), `headrace check` (headrace.audit.invariants) and the tests. The
+breakdown by the day events entered raw is headrace.audit.reconciliation_days.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import duckdb
-from confluent_kafka import IsolationLevel, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
-from headrace.audit.pipeline_lag import unsummarized_batches
-from headrace.kafka import clients as kafka_clients
-from headrace.kafka.topics import Topics
-from headrace.lake.bucket import Bucket
+from headrace.audit import reconciliation_days
+from headrace.kafka import offsets
+from headrace.lake import bookkeeping, raw_zone
+from headrace.lake.error_zone import ErrorZoneTally
+from headrace.lake.warehouse import LAKE
+
+log = logging.getLogger(__name__)
+
+# One statement, so the sides and the bookkeeping are of the same warehouse snapshot.
+PLACED_SQL = f"""
+SELECT (SELECT id FROM {LAKE}.current_snapshot()),
+       (SELECT count(*) FROM transaction_fact),
+       (SELECT count(*) FROM transaction_duplicate),
+       ({bookkeeping.UNSUMMARIZED_COUNT_SQL})
+"""
 
 
-@dataclass
-class Counts:
-    raw_in: int
-    raw_zone: int
+@dataclass(frozen=True)
+class Balance:
+    """The four sides of in = fact + duplicates + error zone."""
+
+    events_in: int | None  # None: Kafka did not say
     fact_rows: int
     duplicates: int
     error_zone: int
-    errors_by_reason: dict[str, int] = field(default_factory=dict)
-    unsummarized_batches: int = 0
 
     @property
-    def reconciled(self) -> bool:
-        return self.raw_in == self.fact_rows + self.duplicates + self.error_zone
+    def placed(self) -> int:
+        return self.fact_rows + self.duplicates + self.error_zone
+
+    @property
+    def in_flight(self) -> int | None:
+        """Events in raw not placed yet; negative if some event was counted twice."""
+        return None if self.events_in is None else self.events_in - self.placed
+
+    @property
+    def holds(self) -> bool | None:
+        return None if self.in_flight is None else self.in_flight == 0
+
+    def sides(self) -> dict[str, int]:
+        """The sides by the names the metrics use; `in` only when it is known."""
+        known = {"in": self.events_in} if self.events_in is not None else {}
+        return known | {
+            "fact": self.fact_rows,
+            "duplicate": self.duplicates,
+            "error": self.error_zone,
+        }
+
+
+@dataclass(frozen=True)
+class Reconciliation(Balance):
+    """The balance over the whole history, as observed at one moment, with what explains it."""
+
+    observed_at: datetime
+    snapshot_id: int  # the warehouse snapshot the placed sides were counted in
+    errors_by_reason: dict[str, int]  # the most frequent first
+    unsummarized_batches: int
+    raw_zone: int | None = None  # raw-zone records, when observed
+    days: dict[date, Balance] | None = None  # by the UTC day events entered raw, when observed
 
     @property
     def settled(self) -> bool:
         """Everything that entered raw is staged, placed, and summarized."""
-        return self.reconciled and self.raw_zone == self.raw_in and self.unsummarized_batches == 0
+        return (
+            self.holds is True
+            and self.raw_zone == self.events_in
+            and self.unsummarized_batches == 0
+        )
 
 
-def partition_offsets(admin: AdminClient, topic: str, spec: OffsetSpec) -> dict[int, int]:
-    """Each partition's offset for `spec` (latest, or the first at a timestamp; -1 if none)."""
-    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
-    wanted = {TopicPartition(topic, p): spec for p in partitions}
-    futures = admin.list_offsets(
-        wanted, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=10
-    )
-    return {tp.partition: f.result().offset for tp, f in futures.items()}
+def observe(
+    con: duckdb.DuckDBPyConnection,
+    errors: ErrorZoneTally,
+    admin: AdminClient,
+    raw_topic: str,
+    *,
+    days: int = 0,
+    raw_zone_too: bool = False,
+    today: date | None = None,
+) -> Reconciliation:
+    """Observe the reconciliation: the placed sides, then what entered raw.
 
-
-def raw_appended(admin: AdminClient, topic: str) -> int:
-    """Messages ever appended to `topic`: the sum of its partitions' high watermarks."""
-    return sum(partition_offsets(admin, topic, OffsetSpec.latest()).values())
-
-
-def zone_counts(con: duckdb.DuckDBPyConnection, bucket: Bucket, zone: str) -> dict[str, int]:
-    """Records in a zone, by reason for the error zone (one group "*" for the raw zone)."""
-    if not bucket.glob(f"{zone}/date=*/*.jsonl"):
-        return {}
-    group = "reason" if zone == "error" else "'*'"
-    rows = con.execute(
-        f"SELECT {group}, count(*) FROM read_json_auto(?, format='newline_delimited', "
-        "union_by_name=true) GROUP BY ALL ORDER BY 2 DESC",
-        [bucket.url(f"{zone}/date=*/*.jsonl")],
-    ).fetchall()
-    return {str(r): int(n) for r, n in rows}
-
-
-def count(con: duckdb.DuckDBPyConnection, bucket: Bucket, bootstrap: str, topics: Topics) -> Counts:
-    fact, dups = con.execute(
-        "SELECT (SELECT count(*) FROM transaction_fact), "
-        "(SELECT count(*) FROM transaction_duplicate)"
-    ).fetchone() or (0, 0)
-    errors = zone_counts(con, bucket, "error")
-    return Counts(
-        raw_in=raw_appended(kafka_clients.admin(bootstrap), topics.raw),
-        raw_zone=sum(zone_counts(con, bucket, "raw").values()),
+    `errors` is brought up to date (it reads only the error-zone files that are new or changed).
+    `days` > 0 adds the balance of each of that many recent days (ending today, UTC);
+    `raw_zone_too` counts the raw zone as well (a scan of all of it). Should Kafka not answer,
+    `events_in` is None and the balance neither holds nor fails.
+    """
+    row = con.execute(PLACED_SQL).fetchone()
+    assert row is not None  # scalar subqueries only: always one row
+    snapshot_id, fact, duplicates, unsummarized = row
+    errors.update(con)
+    staged = raw_zone.count(con, errors.bucket) if raw_zone_too else None
+    bounds = reconciliation_days.day_starts(today or datetime.now(UTC).date(), days)
+    placed_by_day = reconciliation_days.placed_by_day(con, errors, bounds)
+    try:
+        events_in: int | None = offsets.appended(admin, raw_topic)
+        in_by_day = reconciliation_days.in_by_day(admin, raw_topic, bounds)
+    except KafkaException as exc:
+        log.warning("cannot read what entered %s: %s", raw_topic, exc)
+        events_in, in_by_day = None, {}
+    return Reconciliation(
+        events_in=events_in,
         fact_rows=int(fact),
-        duplicates=int(dups),
-        error_zone=sum(errors.values()),
-        errors_by_reason=errors,
-        unsummarized_batches=unsummarized_batches(con),
+        duplicates=int(duplicates),
+        error_zone=errors.total(),
+        observed_at=datetime.now(UTC),
+        snapshot_id=int(snapshot_id),
+        errors_by_reason=errors.by_reason(),
+        unsummarized_batches=int(unsummarized),
+        raw_zone=staged,
+        days={
+            d: Balance(in_by_day.get(d), fact_d, duplicates_d, error_d)
+            for d, (fact_d, duplicates_d, error_d) in placed_by_day.items()
+        }
+        if days
+        else None,
     )

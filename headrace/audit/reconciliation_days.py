@@ -1,4 +1,5 @@
-"""The reconciliation by arrival day: in = fact + duplicates + error for each recent UTC day.
+"""The reconciliation by arrival day: the balance of each recent UTC day, for
+headrace.audit.reconciliation.observe.
 
 "In" for a day is what raw received that day: per partition, the offset of the first record at or
 after the day's end minus the one at or after its start (Kafka's offsets-for-times). Loaded events
@@ -13,15 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from headrace.audit.reconciliation import partition_offsets
-from headrace.lake import error_zone
-from headrace.lake.bucket import Bucket
-
-SIDES = ("in", "fact", "duplicate", "error")
+from headrace.kafka import offsets
+from headrace.lake.error_zone import ErrorZoneTally
 
 
 def day_starts(today: date, days: int) -> list[datetime]:
-    """Midnights (UTC) from `days` days ago up to and including tomorrow's."""
+    """Midnights (UTC) from `days` days ago up to and including tomorrow's (none for no days)."""
+    if days <= 0:
+        return []
     first = today - timedelta(days=days - 1)
     return [
         datetime(d.year, d.month, d.day, tzinfo=UTC)
@@ -29,70 +29,45 @@ def day_starts(today: date, days: int) -> list[datetime]:
     ]
 
 
-def raw_in_by_day(admin: AdminClient, topic: str, bounds: list[datetime]) -> dict[date, int]:
-    latest = partition_offsets(admin, topic, OffsetSpec.latest())
-    partitions = list(latest)
-    at = [
-        partition_offsets(admin, topic, OffsetSpec.for_timestamp(int(b.timestamp() * 1000)))
-        for b in bounds
-    ]
-    counts = {}
-    for i, start in enumerate(bounds[:-1]):
-        counts[start.date()] = sum(
-            (at[i + 1][p] if at[i + 1][p] >= 0 else latest[p])
-            - (at[i][p] if at[i][p] >= 0 else latest[p])
-            for p in partitions
-        )
-    return counts
-
-
-def loaded_by_day(con: duckdb.DuckDBPyConnection, since: datetime) -> dict[tuple[date, str], int]:
+def placed_by_day(
+    con: duckdb.DuckDBPyConnection, errors: ErrorZoneTally, bounds: list[datetime]
+) -> dict[date, tuple[int, int, int]]:
+    """Fact rows, duplicates and error records of each day between `bounds` (`errors` is up to
+    date)."""
+    if not bounds:
+        return {}
     rows = con.execute(
         """SELECT CAST(ingested_at AT TIME ZONE 'UTC' AS DATE), 'fact', count(*)
            FROM transaction_fact WHERE ingested_at >= $since GROUP BY ALL
            UNION ALL
            SELECT CAST(ingested_at AT TIME ZONE 'UTC' AS DATE), 'duplicate', count(*)
            FROM transaction_duplicate WHERE ingested_at >= $since GROUP BY ALL""",
-        {"since": since},
+        {"since": bounds[0]},
     ).fetchall()
-    return {(d, side): int(n) for d, side, n in rows}
-
-
-def errors_by_day(
-    con: duckdb.DuckDBPyConnection, bucket: Bucket, bounds: list[datetime]
-) -> dict[date, int]:
-    since = bounds[0]
-    files = error_zone.files(bucket, since.date(), bounds[-1].date())
-    if not files:
-        return {}
-    rows = con.execute(
-        f"""SELECT CAST(make_timestamp(source_timestamp_ms * 1000) AS DATE), count(*)
-            FROM {error_zone.read_json(["source_timestamp_ms"])}
-            WHERE source_timestamp_ms >= ? GROUP BY ALL""",
-        [files, int(since.timestamp() * 1000)],
-    ).fetchall()
-    return {d: int(n) for d, n in rows}
-
-
-def by_day(
-    con: duckdb.DuckDBPyConnection,
-    admin: AdminClient,
-    bucket: Bucket,
-    raw_topic: str,
-    days: int = 7,
-    today: date | None = None,
-) -> dict[date, dict[str, int]]:
-    """Each recent day's sides: {"in", "fact", "duplicate", "error"} -> events."""
-    bounds = day_starts(today or datetime.now(UTC).date(), days)
-    raw_in = raw_in_by_day(admin, raw_topic, bounds)
-    loaded = loaded_by_day(con, bounds[0])
-    errors = errors_by_day(con, bucket, bounds)
+    loaded = {(d, side): int(n) for d, side, n in rows}
+    days = [b.date() for b in bounds[:-1]]
+    rejected = errors.by_arrival_day(days)
     return {
-        d: {
-            "in": raw_in[d],
-            "fact": loaded.get((d, "fact"), 0),
-            "duplicate": loaded.get((d, "duplicate"), 0),
-            "error": errors.get(d, 0),
-        }
-        for d in raw_in
+        d: (loaded.get((d, "fact"), 0), loaded.get((d, "duplicate"), 0), rejected[d]) for d in days
+    }
+
+
+def in_by_day(admin: AdminClient, topic: str, bounds: list[datetime]) -> dict[date, int]:
+    """Messages that entered `topic` on each day between `bounds`."""
+    if not bounds:
+        return {}
+    keys = [(topic, p) for p in offsets.partitions(admin, topic)]
+    latest = offsets.offsets(admin, keys, OffsetSpec.latest())
+    # The first offset at or after each midnight; -1 (none yet) is the partition's end.
+    at = [
+        offsets.offsets(admin, keys, OffsetSpec.for_timestamp(int(b.timestamp() * 1000)))
+        for b in bounds
+    ]
+    return {
+        start.date(): sum(
+            (at[i + 1][k] if at[i + 1][k] >= 0 else latest[k])
+            - (at[i][k] if at[i][k] >= 0 else latest[k])
+            for k in keys
+        )
+        for i, start in enumerate(bounds[:-1])
     }

@@ -1,9 +1,13 @@
-"""Warehouse-wide metrics: rows per table, data freshness and the reconciliation.
+"""Warehouse-wide metrics: the reconciliation, rows per table and data freshness.
 
 They describe the warehouse, not one process, so one process exports them: the summarizer (a
-single replica, and a warehouse client already). A daemon thread refreshes them every
-HEADRACE_WAREHOUSE_METRICS_INTERVAL_SECONDS with its own read-only warehouse connection; a scrape
-only reads the last values.
+single replica, and a warehouse client already). After each refresh of the marts it observes the
+reconciliation once (headrace.audit.reconciliation.observe) and hands that one observation to
+these gauges and to its BI snapshot (services/summarizer/publisher.py), so /metrics and the
+snapshot's `reconciliation` table show the same numbers. At most every
+HEADRACE_WAREHOUSE_METRICS_INTERVAL_SECONDS an observation also takes the balance of each recent
+day, and the rows and freshness gauges are refreshed with it: those read fact rows and every
+table, more than a refresh should pay each time. A scrape only reads the last values.
 
 Reconciliation (docs/architecture.md): every event that entered raw is a fact row, a recorded
 duplicate or an error-zone record. headrace_reconciliation_events{side} exports the four sides:
@@ -15,43 +19,35 @@ duplicate or an error-zone record. headrace_reconciliation_events{side} exports 
              headrace.lake.error_zone.ErrorZoneTally)
 The placed sides are counted before `in`, so fact + duplicate + error > in means an event was
 counted twice; `in` of some minutes ago > placed now means events that entered that long ago are
-still in no place. The alert rules (deploy/prometheus/alerts.yml) compare them that way.
+still in no place. The alert rules (deploy/prometheus/alerts.yml) compare them that way. An
+observation for which Kafka did not answer changes none of the four (it counts as a failed
+refresh), so they always come from one observation.
+headrace_reconciliation_day_events{day, side} has the same sides by the UTC day events entered
+raw, for the last 7 days (headrace.audit.reconciliation_days).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
 
 import duckdb
-from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter, Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from headrace.audit import reconciliation_days
-from headrace.audit.reconciliation import raw_appended
-from headrace.kafka import clients as kafka_clients
-from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
-from headrace.lake.bucket import Bucket
-from headrace.lake.error_zone import ErrorZoneTally
-from headrace.runtime import metrics
-from headrace.runtime.settings import CommonSettings
+from headrace.audit.reconciliation import Reconciliation
 
 log = logging.getLogger(__name__)
 
-TABLES = (
-    "transaction_fact",
-    "transaction_duplicate",
-    "account_dimension",
-    "time_dimension",
-    "transaction_daily_summary",
-    "load_batch",
-)
+RECENT_DAYS = 7
+# Rows counted by their own query; fact and duplicate rows are the observation's sides.
+OTHER_TABLES = ("account_dimension", "time_dimension", "transaction_daily_summary", "load_batch")
+FRESHNESS_SQL = """
+SELECT (SELECT epoch(max(event_time)) FROM transaction_fact),
+       (SELECT epoch(max(committed_at)) FROM load_batch)
+"""
 
 ROWS = Gauge("headrace_warehouse_rows", "Rows in a warehouse table.", ["table"])
 NEWEST_EVENT = Gauge(
@@ -87,117 +83,69 @@ REFRESH_FAILURES = Counter(
 
 
 class WarehouseMetricsSettings(BaseSettings):
-    """How often the warehouse metrics are refreshed (env prefix HEADRACE_WAREHOUSE_METRICS_)."""
+    """How often the slower warehouse metrics are refreshed (env prefix
+    HEADRACE_WAREHOUSE_METRICS_)."""
 
     model_config = SettingsConfigDict(env_prefix="HEADRACE_WAREHOUSE_METRICS_", extra="ignore")
 
     interval_seconds: float = Field(
-        15.0, description="Seconds between two refreshes of rows, freshness and reconciliation."
+        15.0,
+        description="Shortest time between two refreshes of rows, freshness and the reconciliation "
+        "by day (the reconciliation in total follows every summarizer refresh).",
     )
 
 
-@dataclass
 class WarehouseMetrics:
-    common: CommonSettings
-    _con: duckdb.DuckDBPyConnection | None = None
-    _errors: ErrorZoneTally | None = None
-    _admin: AdminClient = field(init=False)
+    """The gauges above, exported from the summarizer's observations."""
 
-    def __post_init__(self) -> None:
-        self._admin = kafka_clients.admin(self.common.bootstrap_servers)
+    def __init__(self, interval_seconds: float | None = None) -> None:
+        if interval_seconds is None:
+            interval_seconds = WarehouseMetricsSettings().interval_seconds
+        self.interval_seconds = interval_seconds
+        self._last_full = float("-inf")  # time.monotonic() of the last complete refresh
 
-    def refresh(self) -> None:
-        if self._con is None:
-            self._con = warehouse.connect(self.common, read_only=True)
-            bucket = Bucket.open(self.common.bucket_url, self.common.gcs_endpoint)
-            self._errors = ErrorZoneTally(bucket)
-        assert self._errors is not None
-        try:
-            tables = self._tables(self._con)
-        except duckdb.Error:
-            self._con.close()
-            self._con = None  # reconnect next time (the catalog may have moved under us)
-            raise
-        self._errors.update(self._con)
-        errors = self._errors.total()
-        raw_in = raw_appended(self._admin, Topics(self.common.topic_prefix).raw)
-        for table in TABLES:
-            ROWS.labels(table).set(tables[table])
-        sides = {
-            "in": raw_in,
-            "fact": tables["transaction_fact"],
-            "duplicate": tables["transaction_duplicate"],
-            "error": errors,
-        }
-        for side, n in sides.items():
+    def days_due(self) -> int:
+        """How many recent days the next observation should balance (0: not due yet)."""
+        due = time.monotonic() - self._last_full >= self.interval_seconds
+        return RECENT_DAYS if due else 0
+
+    def export(
+        self, connection: Callable[[], duckdb.DuckDBPyConnection], seen: Reconciliation
+    ) -> None:
+        """Show an observation; one with days also refreshes rows and freshness (read through
+        `connection()`). Never raises: the last values stay exported."""
+        PENDING_SUMMARY.set(seen.unsummarized_batches)
+        if seen.events_in is None:
+            self.failed("Kafka did not say what entered raw")
+            return
+        for side, n in seen.sides().items():
             RECONCILIATION.labels(side).set(n)
-        days = reconciliation_days.by_day(
-            self._con, self._admin, self._errors.bucket, Topics(self.common.topic_prefix).raw
-        )
+        if seen.days is None:
+            return
         RECONCILIATION_DAY.clear()  # days that fell out of the window go away
-        for day, day_sides in days.items():
-            for side, n in day_sides.items():
+        for day, balance in seen.days.items():
+            for side, n in balance.sides().items():
                 RECONCILIATION_DAY.labels(day.isoformat(), side).set(n)
+        try:
+            self._tables(connection(), seen)
+        except duckdb.Error as exc:
+            self.failed(str(exc))
+            return
+        self._last_full = time.monotonic()
         REFRESHED.set_to_current_time()
 
-    def _tables(self, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-        counts = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in TABLES)
-        tables = {str(t): int(n) for t, n in con.execute(counts).fetchall()}
-        newest, last_load, pending = con.execute(
-            """SELECT (SELECT epoch(max(event_time)) FROM transaction_fact),
-                      (SELECT epoch(max(committed_at)) FROM load_batch),
-                      (SELECT count(*) FROM load_batch
-                       WHERE batch_id NOT IN (SELECT batch_id FROM summary_refresh))"""
-        ).fetchone() or (None, None, 0)
+    def failed(self, why: str) -> None:
+        REFRESH_FAILURES.inc()
+        log.warning("warehouse metrics not refreshed: %s", (why.splitlines() or [""])[0])
+
+    def _tables(self, con: duckdb.DuckDBPyConnection, seen: Reconciliation) -> None:
+        counts = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in OTHER_TABLES)
+        rows = {str(t): int(n) for t, n in con.execute(counts).fetchall()}
+        newest, last_load = con.execute(FRESHNESS_SQL).fetchone() or (None, None)
+        rows |= {"transaction_fact": seen.fact_rows, "transaction_duplicate": seen.duplicates}
+        for table, n in rows.items():
+            ROWS.labels(table).set(n)
         if newest is not None:
             NEWEST_EVENT.set(newest)
         if last_load is not None:
             LAST_LOAD.set(last_load)
-        PENDING_SUMMARY.set(pending)
-        return tables
-
-
-def batch_loaded(
-    con: duckdb.DuckDBPyConnection,
-    service: str,
-    batch_id: str,
-    newest_event: datetime | None,
-) -> None:
-    """After a load batch commits: its clean-zone files and bytes, and the newest event time.
-
-    Metrics never fail a batch: a catalog that cannot answer now only leaves the counters behind.
-    """
-    meta = f"__ducklake_metadata_{warehouse.LAKE}"
-    try:
-        files, nbytes = con.execute(
-            f"""SELECT count(*), coalesce(sum(df.file_size_bytes), 0)
-                FROM {meta}.ducklake_data_file df
-                JOIN {meta}.ducklake_snapshot_changes c ON df.begin_snapshot = c.snapshot_id
-                WHERE c.commit_message = ?""",
-            [batch_id],
-        ).fetchone() or (0, 0)
-        metrics.BYTES_WRITTEN.labels(service, "clean").inc(int(nbytes))
-        metrics.FILES_WRITTEN.labels(service, "clean").inc(int(files))
-    except duckdb.Error as exc:
-        log.warning("clean-zone metrics of %s not counted: %s", batch_id, str(exc).splitlines()[0])
-    metrics.newest_event(service, [newest_event] if newest_event else [])
-
-
-def start(common: CommonSettings, interval_seconds: float | None = None) -> threading.Event:
-    """Refresh the warehouse metrics on a daemon thread until the returned event is set."""
-    interval = interval_seconds or WarehouseMetricsSettings().interval_seconds
-    metrics = WarehouseMetrics(common)
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                metrics.refresh()
-            except Exception as exc:  # keep exporting the last values; say why once per try
-                REFRESH_FAILURES.inc()
-                log.warning("warehouse metrics not refreshed: %s", str(exc).splitlines()[0])
-            stop.wait(max(0.0, interval - (time.monotonic() - started)))
-
-    threading.Thread(target=run, name="warehouse-metrics", daemon=True).start()
-    return stop

@@ -71,10 +71,10 @@ def run_demo(console: Console, events: int, port_base: int = 0, timeout: float =
         render(console, counts, summary)
         console.print(
             f"replay to fully loaded and summarized: {elapsed:.1f}s "
-            f"({counts.raw_in / elapsed:,.0f} events/s)"
+            f"({(counts.events_in or 0) / elapsed:,.0f} events/s)"
         )
         _how_to_query(console, env)
-        if not counts.reconciled:
+        if not counts.holds:
             raise OperatorError(
                 f"the reconciliation does not hold; see the service logs in {home / 'logs'}"
             )
@@ -100,8 +100,7 @@ def _wait_settled(
         task = progress.add_task("loading", total=None)
         while time.monotonic() < deadline:
             counts, _ = current_counts(common)
-            placed = counts.fact_rows + counts.duplicates + counts.error_zone
-            progress.update(task, total=counts.raw_in, completed=placed)
+            progress.update(task, total=counts.events_in, completed=counts.placed)
             if counts.settled:
                 return
             dead = [

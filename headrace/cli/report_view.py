@@ -5,19 +5,28 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from headrace.audit.reconciliation import Counts, count
+from headrace.audit import reconciliation
+from headrace.audit.reconciliation import Reconciliation
+from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics
 from headrace.lake import warehouse
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 from headrace.runtime import settings
 from headrace.runtime.settings import CommonSettings
 
 
-def current_counts(common: CommonSettings) -> tuple[Counts, list[tuple[object, ...]]]:
+def current_counts(common: CommonSettings) -> tuple[Reconciliation, list[tuple[object, ...]]]:
+    """The reconciliation with the raw zone (so `settled` can be told), and the newest summaries."""
     con = warehouse.connect(common, read_only=True)
     try:
-        bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
-        counts = count(con, bucket, common.bootstrap_servers, Topics(common.topic_prefix))
+        counts = reconciliation.observe(
+            con,
+            ErrorZoneTally(Bucket.open(common.bucket_url, common.gcs_endpoint)),
+            kafka_clients.admin(common.bootstrap_servers),
+            Topics(common.topic_prefix).raw,
+            raw_zone_too=True,
+        )
         summary = con.execute(
             "SELECT year, month, day, customer_region, txn_count, round(total_amount, 2), "
             "round(avg_processing_duration, 3) FROM transaction_daily_summary "
@@ -28,17 +37,18 @@ def current_counts(common: CommonSettings) -> tuple[Counts, list[tuple[object, .
         con.close()
 
 
-def render(console: Console, c: Counts, summary: list[tuple[object, ...]]) -> None:
+def render(console: Console, c: Reconciliation, summary: list[tuple[object, ...]]) -> None:
+    events_in = "unknown (Kafka did not answer)" if c.events_in is None else f"{c.events_in:,}"
     flow = Table(title="What landed", show_header=False)
-    flow.add_row("events in (raw topic)", f"{c.raw_in:,}")
-    flow.add_row("raw zone records", f"{c.raw_zone:,}")
+    flow.add_row("events in (raw topic)", events_in)
+    flow.add_row("raw zone records", f"{c.raw_zone or 0:,}")
     flow.add_row("fact rows", f"{c.fact_rows:,}")
     flow.add_row("duplicates (first copy loaded)", f"{c.duplicates:,}")
     flow.add_row("error zone records", f"{c.error_zone:,}")
-    verdict = "[green]holds[/]" if c.reconciled else "[red]DOES NOT HOLD[/]"
+    verdict = "[green]holds[/]" if c.holds else "[red]DOES NOT HOLD[/]"
     flow.add_row(
         "in = fact + duplicates + error",
-        f"{c.raw_in:,} = {c.fact_rows:,} + {c.duplicates:,} + {c.error_zone:,}: {verdict}",
+        f"{events_in} = {c.fact_rows:,} + {c.duplicates:,} + {c.error_zone:,}: {verdict}",
     )
     console.print(flow)
     reasons = Table(title="Error zone by reason")

@@ -25,11 +25,11 @@ from confluent_kafka import (
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import OffsetSpec
 
 from headrace.kafka import clients as kafka_clients
+from headrace.kafka.offsets import Key, offsets
 
-Key = tuple[str, int]
 # The group's coordinator is moving or loading: the answer comes if asked again.
 _NOT_YET = {
     KafkaError.NOT_COORDINATOR,
@@ -64,22 +64,14 @@ def committed(bootstrap: str, group: str, topics: list[str]) -> dict[Key, int]:
         reader.close()
 
 
-def stable_ends(admin: AdminClient, partitions: list[Key]) -> dict[Key, int]:
-    """Each partition's last stable offset: the end a read_committed reader can reach."""
-    wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
-    futures = admin.list_offsets(
-        wanted, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=10
-    )
-    return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
-
-
 def pending(bootstrap: str, positions: Mapping[Key, int], timeout: float = 10.0) -> dict[Key, int]:
     """Per partition, an upper bound of the visible records at or after `positions` (0: none).
 
     A negative position (nothing committed yet) counts from the beginning of the partition.
     """
+    # The last stable offsets: the ends a read_committed reader can reach.
     admin = kafka_clients.admin(bootstrap)
-    ends = stable_ends(admin, list(positions))
+    ends = offsets(admin, positions, OffsetSpec.latest(), IsolationLevel.READ_COMMITTED)
     starts = {k: max(o, 0) for k, o in positions.items()}
     behind = {k: o for k, o in starts.items() if ends[k] > o}
     lag = {k: 0 for k in positions}

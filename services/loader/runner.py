@@ -29,8 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
-from headrace.audit import warehouse_metrics
-from headrace.audit.pipeline_lag import ledger_offsets
 from headrace.codec.registry import Registry, registry_for
 from headrace.contract import poison
 from headrace.contract.envelope import Problem
@@ -38,7 +36,7 @@ from headrace.kafka import clients as kafka_clients
 from headrace.kafka import lag_metrics
 from headrace.kafka.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, commit_offsets
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import bookkeeping, warehouse
 from headrace.lake.bucket import Bucket
 from headrace.runtime import metrics
 from headrace.runtime.crash_points import crash_point, poison_rows
@@ -68,19 +66,6 @@ SERVICE = LOADER.name
 # A consumed message as the loader decodes it: (frame, partition, offset, timestamp in ms).
 Frame = tuple[bytes, int, int, int | None]
 MANIFEST_SCHEMA = "load_manifest.v1.avsc"
-
-
-def batch_files(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
-    """Clean-zone files (as <table>/<path>) of the snapshot committed with `batch_id`."""
-    meta = f"__ducklake_metadata_{warehouse.LAKE}"
-    rows = con.execute(
-        f"""SELECT t.table_name || '/' || df.path FROM {meta}.ducklake_data_file df
-            JOIN {meta}.ducklake_table t USING (table_id)
-            JOIN {meta}.ducklake_snapshot_changes c ON df.begin_snapshot = c.snapshot_id
-            WHERE c.commit_message = ? AND t.end_snapshot IS NULL ORDER BY 1""",
-        [batch_id],
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 class LoaderHandler:
@@ -152,11 +137,14 @@ class LoaderHandler:
                     metrics.EVENTS_OUT.labels(SERVICE, "error").inc(isolated)
                     metrics.EVENTS_REJECTED.labels(SERVICE, poison.REASON).inc(isolated)
                     metrics.ISOLATED_RECORDS.labels(SERVICE).inc(isolated)
-                manifest["files"] = batch_files(self.session.con, batch_id)
+                # One lineage query: the manifest lists the files, the metrics count them.
+                files = bookkeeping.batch_files(self.session.con, batch_id)
+                manifest["files"] = [f.path for f in files]
                 if manifest["rows"] or manifest["duplicates"]:
-                    warehouse_metrics.batch_loaded(
-                        self.session.con, SERVICE, batch_id, newest_event_time(batch)
-                    )
+                    metrics.BYTES_WRITTEN.labels(SERVICE, "clean").inc(sum(f.size for f in files))
+                    metrics.FILES_WRITTEN.labels(SERVICE, "clean").inc(len(files))
+                    newest = newest_event_time(batch)
+                    metrics.newest_event(SERVICE, [newest] if newest else [])
                 self._announce(manifest)
             crash_point("loader.after_manifest")
             commit_offsets(consumer, messages)
@@ -362,7 +350,7 @@ class LoaderHandler:
 
     def _ledger(self, con: duckdb.DuckDBPyConnection) -> dict[int, int]:
         """This group's next offset to load per partition of validated, as the ledger holds it."""
-        return ledger_offsets(con, self.group_id, self.topics.validated)
+        return bookkeeping.ledger_offsets(con, self.group_id, self.topics.validated)
 
     def _announce(self, manifest: dict[str, Any]) -> None:
         value = self.registry.encode(MANIFEST_SCHEMA, manifest)

@@ -25,14 +25,10 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from headrace.lake import bookkeeping
 from services.summarizer.grain import read_grain
 
 DEFAULT_HOURLY_DAYS = 7
-
-PENDING_SQL = """
-SELECT batch_id, days FROM load_batch
-WHERE batch_id NOT IN (SELECT batch_id FROM summary_refresh)
-"""
 
 REPLACE_SQL = (
     """
@@ -98,7 +94,7 @@ def prepare_refresh(
     con: duckdb.DuckDBPyConnection, hourly_days: int = DEFAULT_HOURLY_DAYS
 ) -> Refresh | None:
     """Read what the unsummarized batches need (in a read transaction); None if none are."""
-    pending = con.execute(PENDING_SQL).fetchall()
+    pending = bookkeeping.unsummarized(con)
     if not pending:
         return None
     days = sorted({int(d) for _, batch_days in pending for d in batch_days})
@@ -113,7 +109,7 @@ def apply_refresh(con: duckdb.DuckDBPyConnection, refresh: Refresh) -> bool:
 
     False, writing nothing, if one of its batches has been summarized since it was prepared.
     """
-    pending = {b for b, _ in con.execute(PENDING_SQL).fetchall()}
+    pending = {b for b, _ in bookkeeping.unsummarized(con)}
     if not pending.issuperset(refresh.batch_ids):
         return False
     if refresh.grain is not None:

@@ -3,7 +3,8 @@
 faust fits here: one low-rate stream of manifests, no throughput to cap. Warehouse work is blocking
 DuckDB, so it runs on one worker thread (one connection, one transaction at a time). A timer also
 refreshes periodically, which covers manifests that were never published. After a refresh the same
-thread republishes the BI snapshot when it changed; the health server also serves /dashboard,
+thread observes the reconciliation once and shows that observation in the warehouse gauges and in
+the BI snapshot, which it republishes when it changed; the health server also serves /dashboard,
 which reads that snapshot.
 """
 
@@ -19,11 +20,15 @@ from typing import Any
 import duckdb
 import faust
 
-from headrace.audit import warehouse_metrics
+from headrace.audit import reconciliation
+from headrace.audit.reconciliation import Reconciliation
+from headrace.audit.warehouse_metrics import WarehouseMetrics
 from headrace.codec.registry import registry_for
+from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics
 from headrace.lake import warehouse
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 from headrace.runtime import metrics
 from headrace.runtime.http import HealthServer, Heartbeat, build_app
 from headrace.runtime.registry import SUMMARIZER
@@ -46,12 +51,14 @@ class Summarizer:
         warehouse.migrate(self.session.con)
         self.last_refresh = 0.0
         self.heartbeat = Heartbeat(common.watchdog_seconds)
+        # Kept across refreshes: each observation reads only the error-zone files that changed.
+        self.errors = ErrorZoneTally(Bucket.open(common.bucket_url, common.gcs_endpoint))
+        self.admin = kafka_clients.admin(common.bootstrap_servers)
+        self.gauges = WarehouseMetrics()
         self.publisher = Publisher(
             lambda: self.session.con,
-            Bucket.open(common.bucket_url, common.gcs_endpoint),
+            self.errors,
             own.snapshot_file(common),
-            common.bootstrap_servers,
-            Topics(common.topic_prefix).raw,
             own.snapshot_min_interval_seconds,
             on_retry=self.session.reconnect,
         )
@@ -75,18 +82,40 @@ class Summarizer:
             log.info("refreshed %d days for %d batches", len(prepared.days), batches)
         elif prepared is not None:
             log.info("another summarizer refreshed these batches meanwhile; reading again")
-        self.publish()
+        self.report()
 
-    def publish(self) -> None:
-        """Republish the BI snapshot if due; a failure is retried on the next refresh."""
+    def report(self) -> None:
+        """Observe the reconciliation once; the gauges and the BI snapshot show that observation.
+
+        A failure is retried on the next refresh.
+        """
         try:
-            self.publisher.publish()
+            seen = warehouse.with_retries(self.observe, on_retry=self.session.reconnect)
+        except (duckdb.Error, OSError, ValueError) as exc:
+            self.gauges.failed(str(exc))
+            self.snapshot_failed(exc)
+            return
+        self.gauges.export(lambda: self.session.con, seen)
+        try:
+            self.publisher.publish(seen)
             self.snapshot_problem = ""
         except (duckdb.Error, OSError, ValueError) as exc:
-            if not self.snapshot_problem:
-                self.snapshot_failing_since = time.monotonic()
-            self.snapshot_problem = str(exc).splitlines()[0]
-            log.warning("BI snapshot not written: %s", self.snapshot_problem)
+            self.snapshot_failed(exc)
+
+    def observe(self) -> Reconciliation:
+        return reconciliation.observe(
+            self.session.con,
+            self.errors,
+            self.admin,
+            Topics(self.common.topic_prefix).raw,
+            days=self.gauges.days_due(),
+        )
+
+    def snapshot_failed(self, exc: Exception) -> None:
+        if not self.snapshot_problem:
+            self.snapshot_failing_since = time.monotonic()
+        self.snapshot_problem = str(exc).splitlines()[0]
+        log.warning("BI snapshot not written: %s", self.snapshot_problem)
 
     async def refresh_async(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self.executor, self.refresh)
@@ -139,7 +168,6 @@ def make_app(summarizer: Summarizer) -> faust.App:
 def main() -> None:
     common, own = service.start(SERVICE, SummarizerSettings)  # before any thread and faust
     summarizer = Summarizer(common, own)
-    warehouse_metrics.start(common)
     summarizer.refresh()
     summarizer.heartbeat.start_watchdog()  # the catch-up timer beats it; stuck means exit
     http = build_app(summarizer.heartbeat, summarizer.ready)
@@ -151,4 +179,3 @@ def main() -> None:
         faust.Worker(make_app(summarizer), loglevel="warning").execute_from_commandline()
     finally:
         server.stop()
-        summarizer.publisher.close()

@@ -9,15 +9,33 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
+from headrace.audit.reconciliation import Reconciliation
 from headrace.dev import sample_warehouse
 from headrace.lake import warehouse
 from headrace.runtime.settings import CommonSettings
 from services.summarizer.core import refresh_pending
+from services.summarizer.publisher import reconciliation_table
 
 VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
 DAY0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def reconciliation_row(events_in: int | None, fact_rows: int, error_zone: int) -> pa.Table:
+    """A snapshot's `reconciliation` table for these sides (no duplicates)."""
+    seen = Reconciliation(
+        events_in=events_in,
+        fact_rows=fact_rows,
+        duplicates=0,
+        error_zone=error_zone,
+        observed_at=datetime.now(UTC),
+        snapshot_id=0,
+        errors_by_reason={},
+        unsummarized_batches=0,
+    )
+    return reconciliation_table(seen)
 
 
 @dataclass

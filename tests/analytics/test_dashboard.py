@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import urllib.request
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,9 +13,8 @@ import pyarrow as pa
 from headrace.runtime.http import HealthServer, Heartbeat, build_app
 from services.summarizer import snapshot
 from services.summarizer.dashboard import DashboardSource, add_routes, render
-from services.summarizer.error_zone import SCHEMA
-from services.summarizer.publisher import Reconciliation
-from tests.analytics.conftest import Lake
+from services.summarizer.publisher import ERROR_DAILY_REASON_SCHEMA
+from tests.analytics.conftest import Lake, reconciliation_row
 
 CHARTS = {"daily-count", "daily-amount", "errors", "freshness", "reconciliation"}
 FIGURE = re.compile(r'<figure class="chart" id="([a-z-]+)"[^>]*data-marks="(\d+)"')
@@ -23,12 +22,15 @@ FIGURE = re.compile(r'<figure class="chart" id="([a-z-]+)"[^>]*data-marks="(\d+)
 
 def publish(lake: Lake, events_in: int) -> Path:
     errors = pa.table(
-        [[date(2026, 10, 1), date(2026, 10, 2)], ["PARSE", "RANGE"], [4, 6]], schema=SCHEMA
+        [[date(2026, 10, 1), date(2026, 10, 2)], ["PARSE", "RANGE"], [4, 6]],
+        schema=ERROR_DAILY_REASON_SCHEMA,
     )
     fact = lake.con.execute("SELECT count(*) FROM transaction_fact").fetchone() or (0,)
-    recon = Reconciliation(datetime.now(UTC), events_in, int(fact[0]), 0, 10)
     target = lake.home / "marts.duckdb"
-    extras = {"error_daily_reason": errors, "reconciliation": recon.to_arrow()}
+    extras = {
+        "error_daily_reason": errors,
+        "reconciliation": reconciliation_row(events_in, int(fact[0]), 10),
+    }
     snapshot.write(lake.con, target, extras, None)
     return target
 

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from headrace.audit.reconciliation import Counts
+from headrace.audit.reconciliation import Reconciliation
 from headrace.dev.infra.ports import free_port_block
 from headrace.dev.local_pipeline import LocalPipeline
 from headrace.dev.sample_events import generate
@@ -84,7 +84,7 @@ class Replayed:
     pipeline: LocalPipeline
     snapshot: Path
     readers: SnapshotReaders
-    counts: Counts
+    counts: Reconciliation
     days_before_late: set[int]
     late_days: set[int]
     valid_events: int  # distinct valid events in the first and the late file
@@ -220,7 +220,7 @@ def test_marts_equal_recomputation_after_a_replay_with_late_events(replayed: Rep
     c = replayed.counts
     assert snap.execute(
         "SELECT events_in, fact_rows, duplicates, error_zone, in_flight FROM reconciliation"
-    ).fetchone() == (c.raw_in, c.fact_rows, c.duplicates, c.error_zone, 0)
+    ).fetchone() == (c.events_in, c.fact_rows, c.duplicates, c.error_zone, 0)
     errors = dict(
         snap.execute("SELECT reason, sum(records) FROM error_daily_reason GROUP BY 1").fetchall()
     )

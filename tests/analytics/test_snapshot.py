@@ -5,18 +5,23 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pytest
 import sqlalchemy as sa
+from confluent_kafka.admin import AdminClient
 
+from headrace.audit import reconciliation
+from headrace.audit.reconciliation import Reconciliation
+from headrace.kafka import offsets
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 from services.summarizer import snapshot
-from services.summarizer.error_zone import ErrorZoneTally
-from services.summarizer.publisher import Publisher, Reconciliation
-from tests.analytics.conftest import VENV_BIN, Lake
+from services.summarizer.publisher import Publisher, error_daily_reason
+from tests.analytics.conftest import VENV_BIN, Lake, reconciliation_row
 from tests.analytics.recompute import snapshot_mismatches
 
 DUCKDB_CLI = VENV_BIN / "duckdb"
@@ -29,9 +34,8 @@ GROUP BY ALL ORDER BY ALL
 
 
 def write_snapshot(lake: Lake, target: Path) -> None:
-    recon = Reconciliation(datetime.now(UTC), None, 0, 0, 0).to_arrow()
     files = snapshot.fact_files(lake.con)
-    snapshot.write(lake.con, target, {"reconciliation": recon}, files)
+    snapshot.write(lake.con, target, {"reconciliation": reconciliation_row(None, 0, 0)}, files)
 
 
 def cli(db: Path, sql: str) -> str:
@@ -135,7 +139,7 @@ def test_error_zone_tally_reads_only_new_files(lake: Lake) -> None:
     bucket.write_atomic("error/date=2026-10-02/e-1-4.jsonl", b'{"reason":"PARSE"}\n')
     assert tally.update(lake.con) is True
     assert tally.total() == 6
-    assert tally.by_day_and_reason().to_pylist() == [
+    assert error_daily_reason(tally).to_pylist() == [
         {"date": date(2026, 10, 1), "reason": "PARSE", "records": 3},
         {"date": date(2026, 10, 2), "reason": "PARSE", "records": 1},
         {"date": date(2026, 10, 2), "reason": "TYPE", "records": 1},
@@ -143,24 +147,24 @@ def test_error_zone_tally_reads_only_new_files(lake: Lake) -> None:
     ]
 
 
-class FixedIn(Publisher):
-    events = 0
-
-    def events_in(self) -> int | None:
-        return self.events
-
-
-def test_publisher_writes_when_something_changed(lake: Lake) -> None:
+def test_publisher_writes_when_something_changed(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = lake.home / "marts.duckdb"
     bucket = Bucket.open(lake.settings.bucket_url)
-    publisher = FixedIn(lambda: lake.con, bucket, target, "unused:9", "raw", min_interval=0.0)
+    errors = ErrorZoneTally(bucket)
+    publisher = Publisher(lambda: lake.con, errors, target, min_interval=0.0)
+    monkeypatch.setattr(offsets, "appended", lambda admin, topic: 103)  # no broker here
+
+    def seen() -> Reconciliation:
+        return reconciliation.observe(lake.con, errors, cast(AdminClient, None), "raw")
+
     lake.load("b1", 100, first_id=1, first_day=0, days=1)
     lake.refresh()
-    publisher.events = 103
-    assert publisher.publish() is True
-    assert publisher.publish() is False  # nothing changed since
+    assert publisher.publish(seen()) is True
+    assert publisher.publish(seen()) is False  # nothing changed since
     bucket.write_atomic("error/date=2026-10-01/e-0-1.jsonl", b'{"reason":"RANGE"}\n' * 3)
-    assert publisher.publish() is True
+    assert publisher.publish(seen()) is True
 
     con = duckdb.connect(str(target), read_only=True)
     assert con.execute("SELECT * EXCLUDE (observed_at) FROM reconciliation").fetchall() == [

@@ -75,11 +75,11 @@ def test_alert_rules_and_dashboard_on_live_services(
     replay(second, common, show_progress=False)
     counts = wait_settled(common, 3_000, pipeline)
     prom.wait(
-        lambda: _placed(prom) == counts.raw_in,
+        lambda: _placed(prom) == counts.events_in,
         "the reconciliation to catch up with what landed",
     )
 
-    _assert_reconciliation(prom, counts.raw_in, counts.fact_rows, counts.error_zone)
+    _assert_reconciliation(prom, counts.events_in or 0, counts.fact_rows, counts.error_zone)
     _assert_lag_is_zero_on_every_partition(prom, Topics(common.topic_prefix))
     _assert_every_referenced_series_exists(prom)
     _assert_zones_written_and_data_fresh(prom)

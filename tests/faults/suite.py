@@ -31,7 +31,8 @@ from typing import Any
 
 from headrace.audit.invariants import Checker, Verdict
 from headrace.audit.pipeline_lag import StageLag, stage_lags
-from headrace.audit.reconciliation import Counts, count
+from headrace.audit.reconciliation import Reconciliation
+from headrace.cli.report_view import current_counts
 from headrace.dev.infra.config import InfraSettings
 from headrace.dev.infra.kafka_broker import KafkaBroker
 from headrace.dev.local_pipeline import LocalPipeline
@@ -132,7 +133,7 @@ class FaultSuite:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.last_counts: Counts | None = None
+        self.last_counts: Reconciliation | None = None
         self.last_lags: list[StageLag] = []
         self.broker = KafkaBroker(self.infra)
         prefix = f"faults-{self.seed}-{int(time.time())}"
@@ -376,16 +377,9 @@ class FaultSuite:
         finally:
             con.close()
 
-    def _count(self) -> Counts:
-        from headrace.lake.bucket import Bucket
-
-        bucket = Bucket.open(self.common.bucket_url, self.common.gcs_endpoint)
-        con = warehouse.connect(self.common, read_only=True)
-        try:
-            topics = Topics(self.common.topic_prefix)
-            return count(con, bucket, self.common.bootstrap_servers, topics)
-        finally:
-            con.close()
+    def _count(self) -> Reconciliation:
+        counts, _ = current_counts(self.common)
+        return counts
 
     def _reprocessed(self) -> int:
         """Validated events produced twice. The generator never repeats a transaction_id, so any
@@ -438,7 +432,7 @@ class FaultSuite:
         if c is None or c.settled:
             return ""
         return (
-            f"; last count: raw {c.raw_in}, raw zone {c.raw_zone}, fact {c.fact_rows}, "
+            f"; last count: raw {c.events_in}, raw zone {c.raw_zone}, fact {c.fact_rows}, "
             f"duplicates {c.duplicates}, error zone {c.error_zone}, "
             f"unsummarized batches {c.unsummarized_batches}"
         )

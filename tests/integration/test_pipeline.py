@@ -11,18 +11,18 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
 import pytest
 
-from headrace.audit import reconciliation_days
+from headrace.audit import reconciliation
 from headrace.audit.invariants import Checker
 from headrace.audit.pipeline_lag import stage_lags
 from headrace.dev.local_pipeline import LocalPipeline
 from headrace.dev.sample_events import generate
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import error_zone, warehouse
 from headrace.lake.bucket import Bucket
+from headrace.lake.error_zone import ErrorZoneTally
 from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
 from tests.conftest import env_of, wait_settled
@@ -69,7 +69,7 @@ def test_replaying_the_same_file_twice_adds_no_fact_rows(
     assert first.fact_rows == second.fact_rows == expected["VALID"]
     assert second.duplicates == expected["VALID"]
     assert second.error_zone == 2 * (2_000 - expected["VALID"])
-    assert second.reconciled
+    assert second.holds
     _assert_summary_equals_recomputation(common)
 
 
@@ -119,26 +119,23 @@ def _assert_summary_equals_recomputation(common: CommonSettings) -> None:
 
 def _assert_reconciled_by_arrival_day(common: CommonSettings, total: int) -> None:
     con = warehouse.connect(common, read_only=True)
-    days = reconciliation_days.by_day(
+    days = reconciliation.observe(
         con,
+        ErrorZoneTally(Bucket.open(common.bucket_url)),
         kafka_clients.admin(common.bootstrap_servers),
-        Bucket.open(common.bucket_url),
         f"{common.topic_prefix}.raw",
-    )
-    assert sum(d["in"] for d in days.values()) == total
-    for day, sides in days.items():
-        assert sides["in"] == sides["fact"] + sides["duplicate"] + sides["error"], (day, sides)
+        days=7,
+    ).days
+    assert days is not None and sum(d.events_in or 0 for d in days.values()) == total
+    for day, balance in days.items():
+        assert balance.holds, (day, balance)
 
 
 def _assert_error_records_keep_original_bytes(common: CommonSettings, sample: Path) -> None:
     bucket = Bucket.open(common.bucket_url, common.gcs_endpoint)
     lines = {i: line for i, line in enumerate(sample.read_bytes().splitlines(), start=1)}
     originals = set(lines.values())
-    records = [
-        orjson.loads(line)
-        for f in bucket.glob("error/date=*/*.jsonl")
-        for line in bucket.read_bytes(f).splitlines()
-    ]
+    records = error_zone.records(bucket)
     assert records
     for r in records:
         original = (

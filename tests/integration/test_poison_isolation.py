@@ -22,12 +22,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from headrace.audit.invariants import zone_records
 from headrace.dev.infra.ports import free_port_block
 from headrace.dev.local_pipeline import SERVICES, LocalPipeline
 from headrace.dev.sample_events import good_event
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics
+from headrace.lake import error_zone, raw_zone
 from headrace.lake.bucket import Bucket
 from headrace.runtime.settings import CommonSettings
 from services.producer.runner import replay
@@ -91,14 +91,14 @@ def test_poison_of_every_kind_is_isolated_and_nothing_stops(
         assert counts.fact_rows == VALID and counts.duplicates == 0
         assert counts.errors_by_reason == {"RANGE": 1, "SIZE": 2, "UNPROCESSABLE": 2}
         bucket = Bucket.open(common.bucket_url)
-        errors = zone_records(bucket, "error")
+        errors = error_zone.records(bucket)
         isolated = {e["stage"]: e for e in errors if e["reason"] == "UNPROCESSABLE"}
         assert set(isolated) == {"validator", "loader"}
         for stage, e in isolated.items():
             assert e["problems"][0]["message"].startswith(f"{stage}: InjectedPoison:")
         assert MARKERS["validator"] in isolated["validator"]["original"]
         assert isolated["loader"]["source_topic"] == Topics(common.topic_prefix).validated
-        kept = [r for r in zone_records(bucket, "raw") if r.get("reason") == "UNPROCESSABLE"]
+        kept = [r for r in raw_zone.records(bucket) if r.get("reason") == "UNPROCESSABLE"]
         assert len(kept) == 1 and MARKERS["stager"] in kept[0]["value"]
         assert all(pipeline.alive(s) for s in SERVICES)
         assert _isolated_metric(pipeline) == Counter(stager=1, validator=1, loader=1)

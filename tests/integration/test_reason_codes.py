@@ -22,7 +22,7 @@ from headrace.codec import wire_format
 from headrace.dev.local_pipeline import LocalPipeline
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import error_zone, raw_zone, warehouse
 from headrace.lake.bucket import Bucket
 from headrace.runtime.settings import CommonSettings
 from tests.conftest import wait_settled
@@ -115,11 +115,7 @@ def test_every_reason_code_end_to_end(
     wait_settled(common, len(values), pipeline)
 
     bucket = Bucket.open(common.bucket_url)
-    records = {
-        (r["source_partition"], r["source_offset"]): r
-        for f in bucket.glob("error/date=*/*.jsonl")
-        for r in map(orjson.loads, bucket.read_bytes(f).splitlines())
-    }
+    records = {(r["source_partition"], r["source_offset"]): r for r in error_zone.records(bucket)}
     assert len(records) == len(VALIDATOR_CASES)
     for (reason, value), position in zip(VALIDATOR_CASES, positions, strict=False):
         record = records[position]
@@ -136,11 +132,7 @@ def test_every_reason_code_end_to_end(
         "SELECT count(*) FROM transaction_duplicate WHERE transaction_id = 200"
     ).fetchone() == (1,)
     # The duplicate's original bytes are in the raw zone, at the second copy's position.
-    raw = {
-        (r["partition"], r["offset"]): original_of(r, "value")
-        for f in bucket.glob("raw/date=*/*.jsonl")
-        for r in map(orjson.loads, bucket.read_bytes(f).splitlines())
-    }
+    raw = {(r["partition"], r["offset"]): original_of(r, "value") for r in raw_zone.records(bucket)}
     assert raw[positions[-1]] == DUPLICATE
 
     assert rejected_metric(pipeline, "validator") == Counter(r for r, _ in VALIDATOR_CASES)

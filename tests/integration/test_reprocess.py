@@ -18,10 +18,10 @@ import orjson
 import pytest
 
 from headrace.audit.invariants import Checker
-from headrace.audit.reconciliation import raw_appended
 from headrace.dev.local_pipeline import LocalPipeline
 from headrace.dev.sample_events import good_event
 from headrace.kafka import clients as kafka_clients
+from headrace.kafka import offsets
 from headrace.lake import warehouse
 from headrace.lake.bucket import Bucket
 from headrace.rejections import ledger as reprocess_ledger
@@ -102,7 +102,7 @@ def test_reprocess_after_relaxing_the_contract_loads_each_event_once(
     assert "skipped" in second.stdout.lower()
     headrace(common, tmp_path, "reprocess", "--reason", "PARSE")  # and fails again
     admin = kafka_clients.admin(common.bootstrap_servers)
-    assert raw_appended(admin, f"{common.topic_prefix}.raw") == TOTAL + TOO_LARGE
+    assert offsets.appended(admin, f"{common.topic_prefix}.raw") == TOTAL + TOO_LARGE
     runs = [sorted(set(outcomes)) for _, outcomes in sorted(ledger_outcomes(common).items())]
     assert sorted(runs) == [["republished"], ["still_failing"], ["still_failing"]]
 

@@ -15,16 +15,15 @@ import pytest
 from confluent_kafka import Producer
 
 from headrace.audit.invariants import Checker
-from headrace.audit.pipeline_lag import ledger_offsets
 from headrace.codec.registry import default_registry
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import bookkeeping, warehouse
 from headrace.lake.bucket import Bucket
 from headrace.runtime.settings import CommonSettings
 from services.loader import seen_ids
 from services.loader.core import decode_batch
 from services.loader.id_snapshots import IdSnapshots
-from services.loader.runner import LoaderHandler, batch_files
+from services.loader.runner import LoaderHandler
 from services.summarizer.core import apply_refresh, prepare_refresh, refresh_pending
 from services.summarizer.grain import GRAIN_SQL, NEW_BATCHES, read_grain
 
@@ -123,11 +122,12 @@ def test_batch_lands_with_masked_accounts_stable_keys_and_lineage(
         "SELECT time_id, year, quarter, month, day, weekday, is_weekend FROM time_dimension "
         "ORDER BY 1"
     ).fetchall() == [(20261120, 2026, 4, 11, 20, 5, False), (20261121, 2026, 4, 11, 21, 6, True)]
-    assert ledger_offsets(con, "g", TOPICS.validated) == {0: 2}
+    assert bookkeeping.ledger_offsets(con, "g", TOPICS.validated) == {0: 2}
     # Fact rows go to Parquet; the batch's small rows (ledger, lineage, dimensions) stay in the
     # catalog (005_inline_small_tables.sql), so reading them never lists a growing file set.
-    files = batch_files(con, "b1")
-    assert [f.split("/")[:2] for f in files] == [
+    files = bookkeeping.batch_files(con, "b1")
+    assert all(f.size > 0 for f in files)
+    assert [f.path.split("/")[:2] for f in files] == [
         ["transaction_fact", "time_bucket=20261120"],
         ["transaction_fact", "time_bucket=20261121"],
     ]
@@ -150,8 +150,8 @@ def test_fact_files_are_parquet_version_2(
     session: warehouse.Session, con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     land(session, [(event(1, 20), src(0, 0)), (event(2, 20), src(0, 1))], "b1")
-    (file,) = batch_files(con, "b1")
-    path = str(tmp_path / "bucket" / "clean" / "main" / file)
+    (file,) = bookkeeping.batch_files(con, "b1")
+    path = str(tmp_path / "bucket" / "clean" / "main" / file.path)
     encodings = dict(
         con.execute("SELECT path_in_schema, encodings FROM parquet_metadata(?)", [path]).fetchall()
     )
@@ -424,14 +424,15 @@ def test_a_batch_spanning_years_writes_a_bounded_number_of_partitions(
     ]
     manifest = land(handler, batch, "backfill")
     assert manifest is not None and manifest["rows"] == 900 and len(manifest["days"]) == 900
-    files = batch_files(con, "backfill")
+    files = [f.path for f in bookkeeping.batch_files(con, "backfill")]
     buckets = {f.split("/")[1] for f in files if f.startswith("transaction_fact/")}
     assert buckets == {f"time_bucket={y}" for y in range(1992, 2000)}  # by year: 8 <= 32
     # A live batch of two days is still partitioned by day.
     manifest = land(
         handler, [(event(5000, 20), src(0, 900)), (event(5001, 21), src(0, 901))], "live"
     )
-    live = {f.split("/")[1] for f in batch_files(con, "live") if f.startswith("transaction_fact/")}
+    files = [f.path for f in bookkeeping.batch_files(con, "live")]
+    live = {f.split("/")[1] for f in files if f.startswith("transaction_fact/")}
     assert live == {"time_bucket=20261120", "time_bucket=20261121"}
 
 

@@ -10,9 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from headrace.audit.pipeline_lag import ledger_offsets
 from headrace.codec.registry import default_registry
-from headrace.lake import warehouse
+from headrace.lake import bookkeeping, warehouse
 from headrace.lake.bucket import Bucket
 from headrace.runtime import crash_points
 from headrace.runtime.settings import CommonSettings
@@ -64,7 +63,7 @@ def test_a_frame_that_does_not_decode_is_rejected_and_the_rest_loads(
     assert (kept["reason"], kept["stage"], kept["source_offset"]) == ("UNPROCESSABLE", "loader", 4)
     assert kept["source_topic"] == TOPICS.validated
     assert base64.b64decode(kept["original_base64"]) == batch[4][0]
-    assert ledger_offsets(handler.session.con, "g", TOPICS.validated) == {0: 10}
+    assert bookkeeping.ledger_offsets(handler.session.con, "g", TOPICS.validated) == {0: 10}
 
 
 def test_a_row_the_warehouse_transaction_fails_on_is_isolated(
@@ -81,7 +80,7 @@ def test_a_row_the_warehouse_transaction_fails_on_is_isolated(
     con = handler.session.con
     ids = {r[0] for r in con.execute("SELECT transaction_id FROM transaction_fact").fetchall()}
     assert ids == set(range(1, 41)) - {26}
-    assert ledger_offsets(con, "g", TOPICS.validated) == {0: 40}
+    assert bookkeeping.ledger_offsets(con, "g", TOPICS.validated) == {0: 40}
     # No trial left a file behind: the clean zone holds the committed batch's files only.
     fact_files = con.execute(
         "SELECT count(*) FROM ducklake_list_files('lake', 'transaction_fact')"
@@ -138,7 +137,7 @@ def test_a_batch_of_rejections_only_commits_and_the_summary_refresh_takes_it(
     batch: list[Frame] = [(b"\x00\x00\x00\x00\x09junk", 1, o, None) for o in range(3)]
     manifest = land(handler, batch)
     assert manifest is not None and (manifest["rows"], manifest["rejected"]) == (0, 3)
-    assert ledger_offsets(handler.session.con, "g", TOPICS.validated) == {1: 3}
+    assert bookkeeping.ledger_offsets(handler.session.con, "g", TOPICS.validated) == {1: 3}
     con = handler.session.con
     con.execute("BEGIN")
     assert refresh_pending(con) == (1, [])
