@@ -36,6 +36,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
         kafka_port=base,
         kafka_controller_port=base + 1,
         gcs_port=base + 2,
+        kafka_metrics_port=base + 3,
         kafka_heap="512m",
     )
 
