@@ -47,7 +47,7 @@ class Summarizer:
     def __init__(self, common: CommonSettings, own: SummarizerSettings) -> None:
         self.common, self.own = common, own
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
-        self.session = warehouse.Session(common)
+        self.session = warehouse.Session(common, service=SERVICE)
         warehouse.migrate(self.session.con)
         self.last_refresh = 0.0
         self.heartbeat = Heartbeat(common.watchdog_seconds)
