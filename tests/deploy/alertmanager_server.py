@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +28,70 @@ def alertmanager_tool(name: str) -> str:
     pytest.skip(f"{name} not installed (apt-get install prometheus-alertmanager)")
 
 
-class AlertmanagerServer:
-    """The repository's alertmanager.yml with its webhooks pointed at `webhook_url`."""
+class Webhook:
+    """An HTTP endpoint that keeps what Alertmanager POSTs, by path (one per receiver)."""
 
-    def __init__(self, home: Path, port: int, webhook_url: str = "http://127.0.0.1:9/") -> None:
+    def __init__(self) -> None:
+        received: list[tuple[str, dict[str, Any]]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                received.append((self.path, json.loads(self.rfile.read(length))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:  # quiet: pytest shows failures only
+                pass
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def notifications(self, receiver: str, alertname: str, status: str) -> list[dict[str, Any]]:
+        """Notifications to `receiver` whose group is `alertname` in state `status`."""
+        return [
+            body
+            for path, body in self.received
+            if path == f"/{receiver}"
+            and body["status"] == status
+            and body["groupLabels"].get("alertname") == alertname
+        ]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class AlertmanagerServer:
+    """The repository's alertmanager.yml, each receiver's webhook at `webhook`/<receiver name>.
+
+    `group_seconds` replaces every group_wait and group_interval of the route tree (the tree
+    itself unchanged), so a test sees a notification, and its resolution, in seconds.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        port: int,
+        webhook: str = "http://127.0.0.1:9",
+        group_seconds: int | None = None,
+    ) -> None:
         self.home, self.port = home, port
         config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
         for receiver in config["receivers"]:
             for hook in receiver.get("webhook_configs", []):
-                hook["url"] = webhook_url
+                hook["url"] = f"{webhook}/{receiver['name']}"
+        if group_seconds is not None:
+            routes = [config["route"], *config["route"].get("routes", [])]
+            for route in routes:
+                for key in ("group_wait", "group_interval"):
+                    if key in route or route is config["route"]:
+                        route[key] = f"{group_seconds}s"
         self.config = home / "alertmanager.yml"
         self.config.write_text(yaml.safe_dump(config))
         self.process: subprocess.Popen[bytes] | None = None

@@ -2,8 +2,10 @@
 evaluates the repository's rules (every `for:` shortened to 2 s in a copy, expressions unchanged)
 and sends to a real Alertmanager with the repository's configuration.
 
-Stopping the broker fires KafkaBrokerDown and Alertmanager holds it; stopping the catalog's
-PostgreSQL fires HeadraceCatalogUnreachable, and starting it again resolves it.
+Stopping the broker fires KafkaBrokerDown, which Alertmanager holds and delivers to the pager
+receiver's webhook (a local HTTP endpoint; grouping waits shortened to 1 s in Alertmanager's
+copy, the route tree unchanged); stopping the catalog's PostgreSQL fires
+HeadraceCatalogUnreachable, and starting it again resolves it, down to the webhook.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics, ensure_pipeline_topics
 from headrace.lake import warehouse
 from headrace.runtime.settings import CommonSettings
-from tests.deploy.alertmanager_server import AlertmanagerServer, alertmanager_tool
+from tests.deploy.alertmanager_server import AlertmanagerServer, Webhook, alertmanager_tool
 from tests.deploy.postgres_process import PASSWORD, LocalPostgres
 from tests.deploy.prometheus_server import PrometheusServer, rules_with_short_durations, tool
 
@@ -35,6 +37,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 class Monitoring:
     prometheus: PrometheusServer
     alertmanager: AlertmanagerServer
+    webhook: Webhook
 
     def firing(self, alertname: str) -> list[dict[str, str]]:
         return [a for a in self.prometheus.alerts("firing") if a["alertname"] == alertname]
@@ -55,12 +58,16 @@ StartMonitoring = Callable[[dict[str, str], list[str]], Monitoring]
 def monitoring_of(tmp_path: Path) -> Iterator[StartMonitoring]:
     tool("prometheus")
     alertmanager_tool("alertmanager")
-    started: list[PrometheusServer | AlertmanagerServer] = []
+    started: list[PrometheusServer | AlertmanagerServer | Webhook] = []
 
     def start(targets: dict[str, str], kafka: list[str]) -> Monitoring:
         (tmp_path / "alertmanager").mkdir()
         (tmp_path / "prometheus").mkdir()
-        manager = AlertmanagerServer(tmp_path / "alertmanager", free_port_block(1))
+        webhook = Webhook()
+        started.append(webhook)
+        manager = AlertmanagerServer(
+            tmp_path / "alertmanager", free_port_block(1), webhook.url, group_seconds=1
+        )
         started.append(manager)
         manager.start()
         rules = rules_with_short_durations(tmp_path / "alerts.yml", seconds=2)
@@ -74,7 +81,7 @@ def monitoring_of(tmp_path: Path) -> Iterator[StartMonitoring]:
         )
         started.append(prometheus)
         prometheus.start()
-        return Monitoring(prometheus, manager)
+        return Monitoring(prometheus, manager, webhook)
 
     yield start
     for server in reversed(started):
@@ -147,6 +154,13 @@ def test_a_stopped_broker_fires_kafka_broker_down_into_alertmanager(
             labels = received["labels"]
             assert isinstance(labels, dict)
             assert labels["severity"] == "critical" and labels["system"] == "kafka"
+            # Routed as critical: the pager receiver's webhook gets the notification.
+            watch.alertmanager.wait(
+                lambda: watch.webhook.notifications("pager", "KafkaBrokerDown", "firing"),
+                "KafkaBrokerDown delivered to the pager webhook",
+                30,
+            )
+            assert not watch.webhook.notifications("default", "KafkaBrokerDown", "firing")
             # The producer, still serving HTTP, is not reported down.
             assert not watch.firing("HeadraceServiceDown") or all(
                 a["component"] != "producer" for a in watch.firing("HeadraceServiceDown")
@@ -227,5 +241,12 @@ def test_a_stopped_catalog_fires_catalog_unreachable_and_its_return_resolves_it(
             "the alert resolved in Alertmanager",
             30,
         )
+        # The pager was told it fired, then that it resolved (send_resolved).
+        watch.alertmanager.wait(
+            lambda: watch.webhook.notifications("pager", "HeadraceCatalogUnreachable", "resolved"),
+            "the resolution delivered to the pager webhook",
+            30,
+        )
+        assert watch.webhook.notifications("pager", "HeadraceCatalogUnreachable", "firing")
     finally:
         pipeline.stop()

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from headrace.dev.infra import kafka_metrics
-from headrace.dev.infra.config import InfraSettings
 from headrace.dev.infra.ports import free_port_block
 from headrace.dev.local_pipeline import SERVICES, LocalPipeline
 from headrace.dev.sample_events import generate
@@ -40,7 +38,7 @@ METRIC_NAME = re.compile(
 
 @pytest.fixture
 def prometheus_for(
-    tmp_path: Path, infra: InfraSettings
+    tmp_path: Path, broker_metrics: str
 ) -> Iterator[Callable[[LocalPipeline], PrometheusServer]]:
     tool("prometheus")
     started: list[PrometheusServer] = []
@@ -50,8 +48,7 @@ def prometheus_for(
         home = tmp_path / "prometheus"
         home.mkdir()
         # The session's broker, with its metrics agent: the Kafka rules see a healthy cluster.
-        kafka = [f"127.0.0.1:{kafka_metrics.metrics_port(infra)}"]
-        server = PrometheusServer(home, free_port_block(1), targets, kafka)
+        server = PrometheusServer(home, free_port_block(1), targets, [broker_metrics])
         started.append(server)
         server.start()
         return server
