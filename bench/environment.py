@@ -80,6 +80,7 @@ def environment(root: Path) -> Iterator[Environment]:
         kafka_port=base,
         kafka_controller_port=base + 1,
         gcs_port=base + 2,
+        kafka_metrics_port=base + 3,
         kafka_heap=os.environ.get("BENCH_KAFKA_HEAP", "1g"),
     )
     broker = KafkaBroker(infra)

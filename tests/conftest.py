@@ -16,6 +16,7 @@ import pytest
 
 from headrace.audit.reconciliation import Reconciliation
 from headrace.cli.report_view import current_counts
+from headrace.dev.infra import kafka_metrics
 from headrace.dev.infra.config import InfraSettings
 from headrace.dev.infra.gcs_emulator import GcsEmulator
 from headrace.dev.infra.kafka_broker import KafkaBroker
@@ -36,6 +37,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
         kafka_port=base,
         kafka_controller_port=base + 1,
         gcs_port=base + 2,
+        kafka_metrics_port=base + 3,
         kafka_heap="512m",
     )
 
@@ -50,6 +52,14 @@ def bootstrap(infra: InfraSettings) -> Iterator[str]:
     broker.start()
     yield infra.bootstrap
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def broker_metrics(infra: InfraSettings, bootstrap: str) -> str:
+    """host:port of the session broker's Prometheus metrics (its JMX exporter agent)."""
+    if os.environ.get("HEADRACE_TEST_BOOTSTRAP"):
+        pytest.skip("the broker in HEADRACE_TEST_BOOTSTRAP has no known metrics agent")
+    return f"127.0.0.1:{kafka_metrics.metrics_port(infra)}"
 
 
 @pytest.fixture(scope="session")

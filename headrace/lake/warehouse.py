@@ -22,6 +22,7 @@ from typing import TypeVar
 import duckdb
 
 from headrace.lake.bucket import Bucket
+from headrace.lake.catalog_health import CatalogHealth
 from headrace.lake.catalog_lock import CatalogLock
 from headrace.runtime.errors import (
     URL_SCHEME,
@@ -248,7 +249,8 @@ class Session:
 
     Seen in the fault suite: after a DuckLake commit fails on a locked SQLite catalog, the same
     connection can keep the catalog locked for every later attempt (its own and everyone else's).
-    Reconnecting before a retry clears that state.
+    Reconnecting before a retry clears that state. A `service`'s session shows whether its
+    connects and transactions reach the catalog on headrace_catalog_up (catalog_health.py).
     """
 
     def __init__(
@@ -256,9 +258,11 @@ class Session:
         settings: CommonSettings,
         read_only: bool = False,
         on_retry: Callable[[], None] | None = None,
+        service: str | None = None,
     ) -> None:
         self.settings, self.read_only, self.on_retry = settings, read_only, on_retry
-        self.con = connect(settings, read_only, service=True)
+        self.health = CatalogHealth(service) if service else None
+        self.con = self._connect()
         # Writers of a SQLite catalog take turns (headrace/lake/catalog_lock.py).
         self.turns = writer_turns(settings.catalog_url) if not read_only else None
 
@@ -269,8 +273,10 @@ class Session:
 
     def read(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """`work` in a transaction that only reads: no turn needed (readers never conflict)."""
-        return with_retries(
-            lambda: in_transaction(self.con, lambda: work(self.con)), on_retry=self.reconnect
+        return self._watched(
+            lambda: with_retries(
+                lambda: in_transaction(self.con, lambda: work(self.con)), on_retry=self.reconnect
+            )
         )
 
     def trial(self, work: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
@@ -278,14 +284,24 @@ class Session:
 
         DuckLake deletes the data files a rolled-back transaction wrote.
         """
-        with_retries(lambda: rolled_back(self.con, lambda: work(self.con)), on_retry=self.reconnect)
+        self._watched(
+            lambda: with_retries(
+                lambda: rolled_back(self.con, lambda: work(self.con)), on_retry=self.reconnect
+            )
+        )
 
     def reconnect(self) -> None:
         if self.on_retry is not None:
             self.on_retry()
         with contextlib.suppress(duckdb.Error):
             self.con.close()
-        self.con = connect(self.settings, self.read_only, service=True)
+        self.con = self._connect()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        return self._watched(lambda: connect(self.settings, self.read_only, service=True))
+
+    def _watched(self, work: Callable[[], T]) -> T:
+        return self.health.call(work) if self.health is not None else work()
 
 
 def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:

@@ -73,6 +73,12 @@ NEWEST_EVENT = Gauge(
     "Event time of the newest event this replica has loaded (unix time).",
     ["service"],
 )
+CATALOG_UP = Gauge(
+    "headrace_catalog_up",
+    "1 while the warehouse catalog answers this service's calls, 0 since a connect or transaction "
+    "failed to reach it (headrace/lake/catalog_health.py).",
+    ["service"],
+)
 CONTRACT_INFO = Gauge(
     "headrace_contract_info",
     "1 for the contract (and its schema file) the validator applies now.",

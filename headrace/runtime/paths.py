@@ -1,4 +1,5 @@
-"""Where the project's files live on disk: the schemas, the warehouse migrations, the Kafka pom.
+"""Where the project's files live on disk: the schemas, the warehouse migrations, the Kafka
+poms and the broker's metrics rules.
 
 The repository keeps them at its top (schemas/, infra/), beside the package. A wheel carries them
 as package data inside the package instead (pyproject.toml maps them to headrace/schemas and
@@ -19,3 +20,5 @@ _DATA_ROOT = _PACKAGE_DIR if _INSTALLED else _PACKAGE_DIR.parent
 SCHEMAS_DIR = _DATA_ROOT / "schemas"
 WAREHOUSE_DDL_DIR = SCHEMAS_DIR / "warehouse"
 KAFKA_POM = _DATA_ROOT / "infra" / "kafka" / "pom.xml"
+KAFKA_METRICS_AGENT_POM = _DATA_ROOT / "infra" / "kafka" / "metrics-agent.pom.xml"
+KAFKA_METRICS_RULES = _DATA_ROOT / "infra" / "kafka" / "kafka-metrics.yml"

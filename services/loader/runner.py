@@ -366,7 +366,7 @@ def build(
 ) -> ConsumerLoop:
     topics = Topics(common.topic_prefix)
     session = warehouse.Session(
-        common, on_retry=lambda: metrics.BATCH_RETRIES.labels(SERVICE).inc()
+        common, on_retry=lambda: metrics.BATCH_RETRIES.labels(SERVICE).inc(), service=SERVICE
     )
     warehouse.migrate(session.con)
     consumer = kafka_clients.service_consumer(common, own)

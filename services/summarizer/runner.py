@@ -26,10 +26,11 @@ from headrace.audit.warehouse_metrics import WarehouseMetrics
 from headrace.codec.registry import registry_for
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics
-from headrace.lake import warehouse
+from headrace.lake import catalog_health, warehouse
 from headrace.lake.bucket import Bucket
 from headrace.lake.error_zone import ErrorZoneTally
 from headrace.runtime import metrics
+from headrace.runtime.errors import OperatorError, one_line
 from headrace.runtime.http import HealthServer, Heartbeat, build_app
 from headrace.runtime.registry import SUMMARIZER
 from headrace.runtime.settings import CommonSettings
@@ -47,7 +48,7 @@ class Summarizer:
     def __init__(self, common: CommonSettings, own: SummarizerSettings) -> None:
         self.common, self.own = common, own
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse")
-        self.session = warehouse.Session(common)
+        self.session = warehouse.Session(common, service=SERVICE)
         warehouse.migrate(self.session.con)
         self.last_refresh = 0.0
         self.heartbeat = Heartbeat(common.watchdog_seconds)
@@ -64,8 +65,32 @@ class Summarizer:
         )
         self.snapshot_problem = ""
         self.snapshot_failing_since = 0.0
+        self.catalog_problem = ""
 
     def refresh(self) -> None:
+        """One refresh, or none while the catalog cannot be reached.
+
+        A catalog outage ends no process: restarting cannot bring the catalog back, and a
+        summarizer that stays up keeps headrace_catalog_up at 0 for Prometheus
+        (HeadraceCatalogUnreachable) while its catch-up timer tries again every
+        HEADRACE_SUMMARIZER_CATCH_UP_SECONDS. Its loop keeps turning (the heartbeat beats), and
+        it is not ready until a refresh succeeds.
+        """
+        try:
+            self._refresh()
+        except (duckdb.Error, OperatorError) as exc:
+            if not catalog_health.unreachable(exc):
+                raise
+            self.heartbeat.beat()
+            if not self.catalog_problem:
+                log.warning("warehouse catalog unreachable, retrying: %s", one_line(exc))
+            self.catalog_problem = one_line(exc)
+            return
+        if self.catalog_problem:
+            log.info("warehouse catalog reachable again")
+            self.catalog_problem = ""
+
+    def _refresh(self) -> None:
         started = time.monotonic()
         # The fact rows are read outside the writers' turn; only the marts' replacement is in it.
         prepared = self.session.read(lambda con: prepare_refresh(con, self.own.hourly_days))
@@ -125,6 +150,8 @@ class Summarizer:
         age = now - self.last_refresh
         limit = max(60.0, 3 * self.own.catch_up_seconds)
         detail = f"last refresh {age:.1f}s ago"
+        if self.catalog_problem:
+            return False, f"{detail}; warehouse catalog unreachable: {self.catalog_problem}"
         if self.snapshot_problem:
             # Ready again as soon as a snapshot is written; until then say why it is not.
             failing = now - self.snapshot_failing_since

@@ -8,7 +8,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,9 @@ class PrometheusServer:
     home: Path
     port: int
     targets: dict[str, str]  # component -> host:port
+    kafka: list[str] = field(default_factory=list)  # brokers' metrics agents, host:port
+    alertmanager: str | None = None  # host:port to send alerts to
+    rules: Path = ALERTS
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,19 +46,25 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        config = {
+        jobs: list[dict[str, Any]] = [
+            {
+                "job_name": "headrace",
+                "static_configs": [
+                    {"targets": [target], "labels": {"component": component}}
+                    for component, target in self.targets.items()
+                ],
+            }
+        ]
+        if self.kafka:
+            jobs.append({"job_name": "kafka", "static_configs": [{"targets": self.kafka}]})
+        config: dict[str, Any] = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(ALERTS)],
-            "scrape_configs": [
-                {
-                    "job_name": "headrace",
-                    "static_configs": [
-                        {"targets": [target], "labels": {"component": component}}
-                        for component, target in self.targets.items()
-                    ],
-                }
-            ],
+            "rule_files": [str(self.rules)],
+            "scrape_configs": jobs,
         }
+        if self.alertmanager:
+            targets = [{"targets": [self.alertmanager]}]
+            config["alerting"] = {"alertmanagers": [{"static_configs": targets}]}
         path = self.home / "prometheus.yml"
         path.write_text(yaml.safe_dump(config))
         log = (self.home / "prometheus.log").open("wb")
@@ -127,3 +136,14 @@ def rule_exprs() -> dict[str, str]:
 def dashboard_exprs() -> list[str]:
     panels = json.loads(DASHBOARD.read_text())["panels"]
     return [t["expr"] for p in panels for t in p.get("targets", [])]
+
+
+def rules_with_short_durations(target: Path, seconds: int) -> Path:
+    """A copy of alerts.yml whose every `for:` is `seconds`, the expressions unchanged."""
+    groups = yaml.safe_load(ALERTS.read_text())
+    for group in groups["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = f"{seconds}s"
+    target.write_text(yaml.safe_dump(groups))
+    return target

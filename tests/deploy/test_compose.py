@@ -96,7 +96,9 @@ def test_ports_and_health_checks_match_what_each_service_listens_on() -> None:
 
 def test_prometheus_scrapes_every_service_on_its_port() -> None:
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    (job,) = config["scrape_configs"]
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert set(jobs) == {"headrace", "kafka"}
+    job = jobs["headrace"]
     targets = {
         sc["labels"]["component"]: target
         for sc in job["static_configs"]
@@ -110,6 +112,43 @@ def test_prometheus_scrapes_every_service_on_its_port() -> None:
     assert config["rule_files"] == ["alerts.yml"]
     mounts = compose()["services"]["prometheus"]["volumes"]
     assert "./deploy/prometheus:/etc/prometheus:ro" in mounts
+
+
+def test_kafka_carries_the_metrics_agent_that_prometheus_scrapes() -> None:
+    services = compose()["services"]
+    kafka, fetch = services["kafka"], services["kafka-metrics-agent"]
+    agent = re.fullmatch(r"-javaagent:(\S+)=(\d+):(\S+)", kafka["environment"]["KAFKA_OPTS"])
+    assert agent, kafka["environment"]["KAFKA_OPTS"]
+    jar, port, rules = agent.groups()
+    mounts = {src: dst for src, dst, *_ in (v.split(":") for v in kafka["volumes"])}
+    # The jar comes from the one-shot service's volume, which Maven fills from the project's pom.
+    jar_dir = jar.rsplit("/", 1)[0]
+    volume = next(source for source, target in mounts.items() if target == jar_dir)
+    assert f"{volume}:/agent" in fetch["volumes"] and "./infra/kafka:/infra:ro" in fetch["volumes"]
+    assert "-DoutputDirectory=/agent" in fetch["command"]
+    assert "-Dmdep.stripVersion=true" in fetch["command"]
+    assert "/infra/metrics-agent.pom.xml" in fetch["command"]
+    assert jar.endswith("/jmx_prometheus_javaagent.jar")
+    assert (
+        kafka["depends_on"]["kafka-metrics-agent"]["condition"] == "service_completed_successfully"
+    )
+    # The rules are the same file the local brokers use.
+    assert mounts["./infra/kafka/kafka-metrics.yml"] == rules
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "kafka"]
+    assert [t for sc in job["static_configs"] for t in sc["targets"]] == [f"kafka:{port}"]
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager_service() -> None:
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    (target,) = [t for sc in alertmanagers["static_configs"] for t in sc["targets"]]
+    host, port = target.split(":")
+    service = compose()["services"][host]
+    assert service["image"].startswith("prom/alertmanager:")
+    assert f"{port}:{port}" in service["ports"]
+    assert "./deploy/alertmanager:/etc/alertmanager:ro" in service["volumes"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in service["command"]
 
 
 def test_grafana_provisions_the_dashboard_on_the_prometheus_datasource() -> None:

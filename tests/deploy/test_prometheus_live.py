@@ -1,6 +1,7 @@
 """A real Prometheus scrapes the five running services and evaluates the real alert rules.
 
-Checks that every series the rules and the dashboard use exists, that the numbers agree with
+Checks that every series the rules and the dashboard use exists (the broker's too: Prometheus
+scrapes the session broker's metrics agent as job kafka), that the numbers agree with
 what landed (reconciliation, lag, rejections), and that alerts react: the error ratio of a
 sample with 10% bad events puts HeadraceErrorRatioHigh in pending, and stopping a service puts
 HeadraceServiceDown in pending for it.
@@ -30,11 +31,15 @@ from tests.deploy.prometheus_server import (
 
 pytestmark = pytest.mark.integration
 Start = Callable[[CommonSettings], LocalPipeline]
-METRIC_NAME = re.compile(r"\b(headrace:[a-z0-9_:]+|headrace_[a-z0-9_]+|process_[a-z_]+|up)\b")
+METRIC_NAME = re.compile(
+    r"\b(headrace:[a-z0-9_:]+|headrace_[a-z0-9_]+|kafka_[a-z0-9_]+|process_[a-z_]+|up)\b"
+)
 
 
 @pytest.fixture
-def prometheus_for(tmp_path: Path) -> Iterator[Callable[[LocalPipeline], PrometheusServer]]:
+def prometheus_for(
+    tmp_path: Path, broker_metrics: str
+) -> Iterator[Callable[[LocalPipeline], PrometheusServer]]:
     tool("prometheus")
     started: list[PrometheusServer] = []
 
@@ -42,7 +47,8 @@ def prometheus_for(tmp_path: Path) -> Iterator[Callable[[LocalPipeline], Prometh
         targets = {s: f"127.0.0.1:{pipeline.port(s)}" for s in SERVICES}
         home = tmp_path / "prometheus"
         home.mkdir()
-        server = PrometheusServer(home, free_port_block(1), targets)
+        # The session's broker, with its metrics agent: the Kafka rules see a healthy cluster.
+        server = PrometheusServer(home, free_port_block(1), targets, [broker_metrics])
         started.append(server)
         server.start()
         return server
@@ -99,8 +105,8 @@ def test_alert_rules_and_dashboard_on_live_services(
 
 
 def _all_up(prom: PrometheusServer) -> bool:
-    up = prom.query('up{job="headrace"}')
-    return len(up) == len(SERVICES) and all(r["value"][1] == "1" for r in up)
+    up = prom.query("up")
+    return len(up) == len(SERVICES) + 1 and all(r["value"][1] == "1" for r in up)
 
 
 def _placed(prom: PrometheusServer) -> float:

@@ -36,11 +36,14 @@ def test_kubernetes_scrape_config_passes_promtool_and_keys_on_the_pods_annotatio
     """Debian's Prometheus is built without Kubernetes discovery, so promtool checks the file with
     its discovery swapped for a static target: everything else (relabelling) is checked as is."""
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus-kubernetes.yml").read_text())
-    (job,) = config["scrape_configs"]
-    assert job["kubernetes_sd_configs"][0]["role"] == "pod"
-    job["static_configs"] = [{"targets": ["127.0.0.1:1"]}]
-    del job["kubernetes_sd_configs"]
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert set(jobs) == {"headrace", "kafka"}
+    for each in jobs.values():
+        assert each["kubernetes_sd_configs"][0]["role"] == "pod"
+        each["static_configs"] = [{"targets": ["127.0.0.1:1"]}]
+        del each["kubernetes_sd_configs"]
     config["rule_files"] = [str(ALERTS)]
+    job = jobs["headrace"]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     promtool("check", "config", str(tmp_path / "prometheus.yml"))
     relabel = {label for r in job["relabel_configs"] for label in r["source_labels"]}

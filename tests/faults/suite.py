@@ -479,7 +479,11 @@ def main(argv: list[str] | None = None) -> int:
     base = free_port_block(4)
     home = args.home.resolve() / f"seed-{args.seed}-{int(time.time())}"
     infra = InfraSettings(
-        state_dir=home / "infra", kafka_port=base, kafka_controller_port=base + 1, kafka_heap="512m"
+        state_dir=home / "infra",
+        kafka_port=base,
+        kafka_controller_port=base + 1,
+        kafka_metrics_port=base + 3,
+        kafka_heap="512m",
     )
     summary = FaultSuite(home, args.seed, args.faults, infra, bucket=args.bucket).run()
     text = json.dumps({k: v for k, v in summary.items() if k != "log"}, indent=2)

@@ -28,6 +28,7 @@ def test_fault_smoke(tmp_path: Path) -> None:
         state_dir=tmp_path / "infra",
         kafka_port=base,
         kafka_controller_port=base + 1,
+        kafka_metrics_port=base + 3,
         kafka_heap="512m",
     )
     suite = FaultSuite(

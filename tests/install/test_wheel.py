@@ -155,11 +155,12 @@ print(json.dumps({
 def test_the_installed_demo_runs_outside_the_checkout(installed: Install, tmp_path: Path) -> None:
     cwd = tmp_path / "work"
     cwd.mkdir()
-    kafka = free_port_block(2)
+    kafka = free_port_block(3)
     # An empty jar cache: Maven resolves the broker with the pom from the installed package.
     env = installed.env(
         HEADRACE_INFRA_KAFKA_PORT=str(kafka),
         HEADRACE_INFRA_KAFKA_CONTROLLER_PORT=str(kafka + 1),
+        HEADRACE_INFRA_KAFKA_METRICS_PORT=str(kafka + 2),
         HEADRACE_INFRA_KAFKA_HEAP="512m",
         HEADRACE_INFRA_CACHE_DIR=str(tmp_path / "cache"),
     )

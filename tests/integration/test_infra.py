@@ -17,9 +17,13 @@ from headrace.kafka.topics import ensure_topics
 
 
 def test_broker_restart_keeps_topics_and_messages(tmp_path: Path) -> None:
-    port = free_port_block(2)
+    port = free_port_block(3)
     infra = InfraSettings(
-        state_dir=tmp_path, kafka_port=port, kafka_controller_port=port + 1, kafka_heap="384m"
+        state_dir=tmp_path,
+        kafka_port=port,
+        kafka_controller_port=port + 1,
+        kafka_metrics_port=port + 2,
+        kafka_heap="384m",
     )
     broker = KafkaBroker(infra)
     try:
@@ -54,8 +58,13 @@ def test_broker_restart_keeps_topics_and_messages(tmp_path: Path) -> None:
 def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
     # One random id in 64 starts with "-" (URL-safe base64); kafka-storage's argparse once read
     # it as an option and refused to format.
-    port = free_port_block(2)
-    infra = InfraSettings(state_dir=tmp_path, kafka_port=port, kafka_controller_port=port + 1)
+    port = free_port_block(3)
+    infra = InfraSettings(
+        state_dir=tmp_path,
+        kafka_port=port,
+        kafka_controller_port=port + 1,
+        kafka_metrics_port=port + 2,
+    )
     broker = KafkaBroker(infra)
     broker.fetch()
     broker.home.mkdir(parents=True, exist_ok=True)

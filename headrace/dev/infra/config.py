@@ -18,6 +18,11 @@ class InfraSettings(BaseSettings):
     )
     kafka_port: int = Field(19092, description="Kafka client listener on 127.0.0.1.")
     kafka_controller_port: int = Field(19093, description="KRaft controller listener.")
+    kafka_metrics_port: int = Field(
+        19094,
+        description="Prometheus metrics of the broker (JMX exporter agent) on 127.0.0.1; node n "
+        "of a local cluster serves them on this port + 10 * (n - 1).",
+    )
     kafka_heap: str = Field("768m", description="Broker JVM heap (-Xmx).")
     gcs_port: int = Field(19443, description="Port of the GCS API emulator.")
     gcs_bucket: str = Field("headrace", description="Bucket the emulator creates at start.")

@@ -3,6 +3,7 @@
 The jars are resolved from Maven Central by Maven (infra/kafka/pom.xml, shipped in the package,
 pins the version and adds the log4j2 backend the broker POM lacks) into a cache outside the
 repository. Data, logs and the PID file live in the state folder, so a restart keeps every topic.
+The broker serves Prometheus metrics on `kafka_metrics_port` (headrace/dev/infra/kafka_metrics.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 
-from headrace.dev.infra import ports, processes
+from headrace.dev.infra import kafka_metrics, ports, processes
 from headrace.dev.infra.config import InfraSettings
 from headrace.kafka import clients as kafka_clients
 from headrace.runtime.errors import OperatorError
@@ -152,6 +153,7 @@ class KafkaBroker:
             "-Xms256m",
             "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            kafka_metrics.agent_option(self.infra),
             "-cp",
             self._classpath(),
             "kafka.Kafka",
@@ -185,5 +187,6 @@ class KafkaBroker:
 
     def status(self) -> str:
         pid = processes.read_pid(self.pid_file)
-        where = f"{self.infra.bootstrap}, data in {self.home / 'data'}"
+        metrics = f"metrics on 127.0.0.1:{kafka_metrics.metrics_port(self.infra)}"
+        where = f"{self.infra.bootstrap}, {metrics}, data in {self.home / 'data'}"
         return f"kafka {self.version}: " + (f"running (pid {pid}), {where}" if pid else "stopped")
