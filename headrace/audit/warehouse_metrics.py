@@ -6,8 +6,10 @@ reconciliation once (headrace.audit.reconciliation.observe) and hands that one o
 these gauges and to its BI snapshot (services/summarizer/publisher.py), so /metrics and the
 snapshot's `reconciliation` table show the same numbers. At most every
 HEADRACE_WAREHOUSE_METRICS_INTERVAL_SECONDS an observation also takes the balance of each recent
-day, and the rows and freshness gauges are refreshed with it: those read fact rows and every
-table, more than a refresh should pay each time. A scrape only reads the last values.
+day, and the rows of the other tables and the freshness gauges are refreshed with it: those
+read fact rows and every table, more than a refresh should pay each time (the fact and duplicate
+rows are sides of every observation, so their gauges follow each one). A scrape only reads the
+last values.
 
 Reconciliation (docs/architecture.md): every event that entered raw is a fact row, a recorded
 duplicate or an error-zone record. headrace_reconciliation_events{side} exports the four sides:
@@ -120,6 +122,10 @@ class WarehouseMetrics:
             return
         for side, n in seen.sides().items():
             RECONCILIATION.labels(side).set(n)
+        # The observation counted these two anyway: they follow every one, so the rows gauge
+        # never disagrees with the reconciliation's fact side.
+        ROWS.labels("transaction_fact").set(seen.fact_rows)
+        ROWS.labels("transaction_duplicate").set(seen.duplicates)
         if seen.days is None:
             return
         RECONCILIATION_DAY.clear()  # days that fell out of the window go away
@@ -127,7 +133,7 @@ class WarehouseMetrics:
             for side, n in balance.sides().items():
                 RECONCILIATION_DAY.labels(day.isoformat(), side).set(n)
         try:
-            self._tables(connection(), seen)
+            self._tables(connection())
         except duckdb.Error as exc:
             self.failed(str(exc))
             return
@@ -138,11 +144,10 @@ class WarehouseMetrics:
         REFRESH_FAILURES.inc()
         log.warning("warehouse metrics not refreshed: %s", (why.splitlines() or [""])[0])
 
-    def _tables(self, con: duckdb.DuckDBPyConnection, seen: Reconciliation) -> None:
+    def _tables(self, con: duckdb.DuckDBPyConnection) -> None:
         counts = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in OTHER_TABLES)
         rows = {str(t): int(n) for t, n in con.execute(counts).fetchall()}
         newest, last_load = con.execute(FRESHNESS_SQL).fetchone() or (None, None)
-        rows |= {"transaction_fact": seen.fact_rows, "transaction_duplicate": seen.duplicates}
         for table, n in rows.items():
             ROWS.labels(table).set(n)
         if newest is not None:
