@@ -49,8 +49,9 @@ READERS = 8
 class IdSnapshots:
     def __init__(self, bucket: Bucket, topic: str) -> None:
         self.bucket, self.topic = bucket, topic
-        # Deltas are written behind the loader's back: a lost one only lengthens a restart's read.
-        self._writer = ThreadPoolExecutor(2, thread_name_prefix="id-deltas")
+        # A commit's deltas (one per partition) are written in parallel; a lost one only
+        # lengthens a restart's read.
+        self._writer = ThreadPoolExecutor(READERS, thread_name_prefix="id-deltas")
         self._pending: list[Future[None]] = []
 
     def newest(self, partition: int, at_most: int) -> tuple[Ids, int, int] | None:

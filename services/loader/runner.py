@@ -235,6 +235,9 @@ class LoaderHandler:
             {r["partition"]: r["last_offset"] + 1 for r in manifest["ranges"]},
             since=ledger,
         )
+        # Their deltas are written several at a time but waited for: a kill before they are in
+        # the bucket costs the next owner a read of this batch's fact files.
+        self.seen.flush()
         return manifest
 
     def _isolate(

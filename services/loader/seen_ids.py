@@ -186,6 +186,11 @@ class SeenIds:
             self.ids[p].add(mine)
             self.upto[p] = offset
 
+    def flush(self) -> None:
+        """Wait for the deltas of the commits so far to be saved (or to have failed)."""
+        if self.snapshots:
+            self.snapshots.flush()
+
     def save_grown(self) -> None:
         """Save the ids of each partition that grew enough since its last save (after a commit)."""
         for p, ids in self.ids.items():
