@@ -66,16 +66,19 @@ class Summarizer:
         self.snapshot_failing_since = 0.0
 
     def refresh(self) -> None:
-        started = time.monotonic()
         # A refresh outlasting the watchdog is not stuck until it passes its own bound: a large
-        # one on a slow bucket under load took over 30 s, and a restart would only redo it.
+        # one, or a BI snapshot, on a slow bucket under load took over 30 s, and a restart would
+        # only redo it.
         with self.heartbeat.busy(self.own.refresh_max_seconds):
-            # The fact rows are read outside the writers' turn; only the marts' replacement is
-            # in it.
-            prepared = self.session.read(lambda con: prepare_refresh(con, self.own.hourly_days))
-            applied = prepared is not None and self.session.transact(
-                lambda con: apply_refresh(con, prepared)
-            )
+            self._refresh()
+
+    def _refresh(self) -> None:
+        started = time.monotonic()
+        # The fact rows are read outside the writers' turn; only the marts' replacement is in it.
+        prepared = self.session.read(lambda con: prepare_refresh(con, self.own.hourly_days))
+        applied = prepared is not None and self.session.transact(
+            lambda con: apply_refresh(con, prepared)
+        )
         self.last_refresh = time.monotonic()
         if prepared is not None and applied:
             batches = len(prepared.batch_ids)
