@@ -8,13 +8,14 @@ answer (partitions assigned and recent progress).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -32,6 +33,24 @@ class Heartbeat:
 
     def beat(self) -> None:
         self._last = time.monotonic()
+
+    @contextlib.contextmanager
+    def busy(self, max_seconds: float) -> Iterator[None]:
+        """Beat while a long step is in hand, for at most `max_seconds`: a step that takes longer
+        is stuck, and the watchdog ends the process as if the loop had stopped turning."""
+        done = threading.Event()
+
+        def beat_while_busy() -> None:
+            deadline = time.monotonic() + max_seconds
+            while not done.wait(1.0) and time.monotonic() < deadline:
+                self.beat()
+
+        threading.Thread(target=beat_while_busy, daemon=True, name="busy-heartbeat").start()
+        try:
+            yield
+        finally:
+            done.set()
+            self.beat()
 
     def alive(self) -> tuple[bool, str]:
         silence = time.monotonic() - self._last

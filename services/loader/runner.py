@@ -16,6 +16,7 @@ moves the ledger past their offsets, so each still ends in exactly one place.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -87,6 +88,8 @@ class LoaderHandler:
         self.registry, self.bucket = registry, bucket
         self.max_partitions = max_partitions
         self.seen = SeenIds(topics.validated, snapshots)
+        # How long a start takes to its first commit, logged once (docs/guarantees.md bounds it).
+        self.started: float | None = time.monotonic()
         # A frame and a row this loader took before: the canaries of poison.isolate.
         self._good_frame: list[Frame] = []
         self._good_row: pa.Table | None = None
@@ -198,7 +201,14 @@ class LoaderHandler:
             # on a large warehouse in a slow bucket). Read them before the writers' turn, so the
             # other writers need not wait; the transaction below then reads only what another
             # loader committed since.
-            self.session.read(lambda con: self.seen.sync(con, met, self._ledger(con)))
+            began = time.monotonic()
+            rows = self.session.read(lambda con: self.seen.sync(con, met, self._ledger(con)))
+            log.info(
+                "ids of partitions %s ready in %.1fs (%d fact rows read)",
+                sorted(met),
+                time.monotonic() - began,
+                rows,
+            )
         try:
             landed = self.session.transact(lambda con: self._land(con, batch, batch_id, rejected))
         except Exception as exc:
@@ -208,17 +218,26 @@ class LoaderHandler:
             rejected = [*rejected, *found]
             landed = self.session.transact(lambda con: self._land(con, batch, batch_id, rejected))
         metrics.commit_done(SERVICE)
+        if self.started is not None:
+            log.info("first batch committed %.1fs after start", time.monotonic() - self.started)
+            self.started = None
         if landed is None:
             return None
-        manifest, partitions, ids = landed
+        manifest, partitions, ids, ledger = landed
         if rejected and self.bucket is not None:
             rejections.done(self.bucket, rejected)
         if batch.num_rows:
             self._good_row = batch.slice(0, 1)
         # Only now are the batch's ids in the fact table for every later snapshot.
         self.seen.committed(
-            partitions, ids, {r["partition"]: r["last_offset"] + 1 for r in manifest["ranges"]}
+            partitions,
+            ids,
+            {r["partition"]: r["last_offset"] + 1 for r in manifest["ranges"]},
+            since=ledger,
         )
+        # Their deltas are written several at a time but waited for: a kill before they are in
+        # the bucket costs the next owner a read of this batch's fact files.
+        self.seen.flush()
         return manifest
 
     def _isolate(
@@ -259,8 +278,9 @@ class LoaderHandler:
         batch_id: str,
         rejected: Sequence[Rejected] = (),
         trial: bool = False,
-    ) -> tuple[dict[str, Any], npt.NDArray[np.int32], npt.NDArray[np.int64]] | None:
-        """The batch's warehouse writes: its manifest and its rows' partitions and ids, or None.
+    ) -> tuple[dict[str, Any], npt.NDArray[np.int32], npt.NDArray[np.int64], dict[int, int]] | None:
+        """The batch's warehouse writes: its manifest, its rows' partitions and ids and the ledger
+        it read, or None.
 
         `rejected` records are written to the error zone and their offsets join the ledger's.
         A `trial` writes neither: the caller rolls it back (`_isolate`).
@@ -336,7 +356,7 @@ class LoaderHandler:
             "committed_at": now,
             "rejected": len(todo),
         }
-        return manifest, partitions, ids
+        return manifest, partitions, ids, ledger
 
     def _keep_rejected(self, rejected: Sequence[Rejected]) -> None:
         """Each rejected record's error-zone file, written before the COMMIT that passes it."""

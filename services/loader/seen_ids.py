@@ -36,11 +36,12 @@ Ids = npt.NDArray[np.int64]
 # share of it, so a batch costs O(batch + recent) and the large array is copied rarely.
 MERGE_SHARE = 8
 MERGE_AT_LEAST = 1 << 16
-# A partition's ids are saved again once they grew by this many, or by an eighth, since the last
-# save: a restart then reads at most that many rows from the fact table, and saving costs about
-# eight times the ids' final size over the partition's life.
+# A partition's ids are copied again once they grew by this many, or by an eighth, since the last
+# copy (saving costs about eight times the ids' final size over the partition's life), or once
+# MAX_DELTAS commits' deltas followed it: a restart reads one copy and at most that many deltas.
 SAVE_AT_LEAST = 25_000
 SAVE_SHARE = 8
+MAX_DELTAS = 64
 
 
 class PartitionIds:
@@ -95,6 +96,7 @@ class SeenIds:
         self.ids: dict[int, PartitionIds] = {}
         self.upto: dict[int, int | None] = {}
         self.saved: dict[int, int] = {}  # how many ids the newest saved copy holds
+        self.deltas: dict[int, int] = {}  # deltas saved since that copy
 
     def missing(self, partitions: Iterable[int]) -> bool:
         """Whether any of `partitions` has no ids yet (the next sync reads all of its rows)."""
@@ -102,8 +104,10 @@ class SeenIds:
 
     def sync(
         self, con: duckdb.DuckDBPyConnection, partitions: Iterable[int], ledger: dict[int, int]
-    ) -> None:
-        """Bring `partitions` up to `ledger`, read in the same transaction as `con`'s snapshot."""
+    ) -> int:
+        """Bring `partitions` up to `ledger`, read in the same transaction as `con`'s snapshot.
+
+        Returns how many fact rows it read."""
         wanted = sorted({int(p) for p in partitions})
         for p in wanted:
             # A saved copy of a partition's ids spares most of the read (id_snapshots.py).
@@ -112,7 +116,7 @@ class SeenIds:
                 continue
             if (saved := self.snapshots.newest(p, at)) is not None:
                 self.ids[p], self.upto[p] = PartitionIds(saved[0]), saved[1]
-                self.saved[p] = len(self.ids[p])
+                self.saved[p], self.deltas[p] = len(self.ids[p]), saved[2]
         # Rows to read: all of a partition met for the first time, or those at and after our
         # offset where another loader committed since. Each query reads every fact file whose
         # offset statistics reach its lower bound, and a file holds rows of many partitions, so
@@ -120,16 +124,22 @@ class SeenIds:
         # partition keeps its own rows.
         needed = [p for p in wanted if p not in self.ids or self.upto[p] != ledger.get(p)]
         start = {p: self.upto.get(p) or 0 for p in needed}  # no offset yet: from the first row
+        read = 0
         if needed:
             partition, offset, ids = self._read(con, needed, min(start.values()))
+            read = len(ids)
             for p in needed:
                 rows = (partition == p) & (offset >= start[p])
                 if p in self.ids:
                     self.ids[p].add(ids[rows])
                 else:
                     self.ids[p] = PartitionIds(ids[rows])
+                # What was just read from the fact table is copied at the next save, so the
+                # next restart does not read it again.
+                self.deltas[p] = MAX_DELTAS
         for p in wanted:
             self.upto[p] = ledger.get(p)
+        return read
 
     def _read(
         self, con: duckdb.DuckDBPyConnection, partitions: list[int], lowest: int
@@ -156,25 +166,39 @@ class SeenIds:
         return out
 
     def committed(
-        self, partitions: npt.NDArray[np.int32], ids: Ids, next_offsets: dict[int, int]
+        self,
+        partitions: npt.NDArray[np.int32],
+        ids: Ids,
+        next_offsets: dict[int, int],
+        since: dict[int, int],
     ) -> None:
-        """A batch committed: each of its ids is now loaded; the ledger stands at next_offsets."""
+        """A batch committed: each of its ids is now loaded; the ledger, which stood at `since`
+        in the batch's transaction, stands at next_offsets."""
         for p, offset in next_offsets.items():
-            if p in self.ids:
-                self.ids[p].add(ids[partitions == p])
-                self.upto[p] = offset
+            if p not in self.ids:
+                continue
+            mine = ids[partitions == p]
+            # The ids were complete to the transaction's ledger, so with the batch's they are
+            # complete to the new one: a delta from one to the other.
+            if self.snapshots and self.upto[p] == since.get(p):
+                self.snapshots.save_delta(p, mine, since.get(p, 0), offset)
+                self.deltas[p] = self.deltas.get(p, 0) + 1
+            self.ids[p].add(mine)
+            self.upto[p] = offset
+
+    def flush(self) -> None:
+        """Wait for the deltas of the commits so far to be saved (or to have failed)."""
+        if self.snapshots:
+            self.snapshots.flush()
 
     def save_grown(self) -> None:
         """Save the ids of each partition that grew enough since its last save (after a commit)."""
         for p, ids in self.ids.items():
             at, saved = self.upto[p], self.saved.get(p, 0)
-            if (
-                self.snapshots
-                and at is not None
-                and len(ids) - saved >= max(SAVE_AT_LEAST, saved // SAVE_SHARE)
-            ):
+            grown = len(ids) - saved >= max(SAVE_AT_LEAST, saved // SAVE_SHARE)
+            if self.snapshots and at is not None and (grown or self.deltas.get(p, 0) >= MAX_DELTAS):
                 self.snapshots.save(p, ids.sorted(), at)
-                self.saved[p] = len(ids)
+                self.saved[p], self.deltas[p] = len(ids), 0
 
     def keep_only(self, partitions: Iterable[int]) -> None:
         """Forget partitions this loader no longer owns (they are read again if they return)."""
@@ -182,3 +206,4 @@ class SeenIds:
         for p in [p for p in self.ids if p not in keep]:
             del self.ids[p], self.upto[p]
             self.saved.pop(p, None)
+            self.deltas.pop(p, None)

@@ -21,6 +21,10 @@ class SummarizerSettings(BaseSettings):
     catch_up_seconds: float = Field(
         5.0, description="How often to refresh days of batches whose manifest never arrived."
     )
+    refresh_max_seconds: float = Field(
+        300.0,
+        description="A refresh still running after this long counts as stuck: exit, restart.",
+    )
     data_dir: str = Field(".headrace/summarizer", description="Faust's local state folder.")
     hourly_days: int = Field(
         7, ge=1, description="Days kept in hourly_volume, ending on the newest day with data."

@@ -77,7 +77,11 @@ class Summarizer:
         it is not ready until a refresh succeeds.
         """
         try:
-            self._refresh()
+            # A refresh outlasting the watchdog is not stuck until it passes its own bound: a
+            # large one, or a BI snapshot, on a slow bucket under load took over 30 s, and a
+            # restart would only redo it.
+            with self.heartbeat.busy(self.own.refresh_max_seconds):
+                self._refresh()
         except (duckdb.Error, OperatorError) as exc:
             if not catalog_health.unreachable(exc):
                 raise
@@ -98,7 +102,6 @@ class Summarizer:
             lambda con: apply_refresh(con, prepared)
         )
         self.last_refresh = time.monotonic()
-        self.heartbeat.beat()
         if prepared is not None and applied:
             batches = len(prepared.batch_ids)
             metrics.BATCH_SECONDS.labels(SERVICE).observe(self.last_refresh - started)

@@ -20,7 +20,7 @@ from headrace.contract import envelope, poison
 from headrace.contract.rules import Contract, ContractWatcher
 from headrace.contract.validator import Validator
 from headrace.kafka import clients as kafka_clients
-from headrace.kafka import lag_metrics
+from headrace.kafka import lag_metrics, stuck_calls
 from headrace.kafka.consumer_loop import (
     BatchPolicy,
     ConsumerLoop,
@@ -43,6 +43,10 @@ SERVICE = VALIDATOR.name
 # Transaction calls wait at most this long (seconds): the default is forever, and a broker that
 # came back without our coordinator state must not hang the process (the watchdog also guards).
 TXN_TIMEOUT = 30.0
+# Sending offsets takes milliseconds on a healthy cluster. A call still blocked after the margin
+# past its timeout is stuck in librdkafka (headrace/kafka/stuck_calls.py).
+SEND_OFFSETS_TIMEOUT = 10.0
+STUCK_MARGIN = 5.0
 
 
 def commit_transaction(producer: Producer, attempts: int = 5) -> None:
@@ -132,8 +136,11 @@ class ValidatorHandler:
                 self.topics.error, self.registry.encode(envelope.ENVELOPE_SCHEMA, env), m.key()
             )
         crash_point("validator.mid_transaction")
-        self.producer.send_offsets_to_transaction(
-            committed_offsets(messages), consumer.consumer_group_metadata(), TXN_TIMEOUT
+        offsets, group = committed_offsets(messages), consumer.consumer_group_metadata()
+        stuck_calls.within(
+            SEND_OFFSETS_TIMEOUT + STUCK_MARGIN,
+            "send_offsets_to_transaction",
+            lambda: self.producer.send_offsets_to_transaction(offsets, group, SEND_OFFSETS_TIMEOUT),
         )
         crash_point("validator.before_commit")
         with metrics.COMMIT_SECONDS.labels(SERVICE).time():

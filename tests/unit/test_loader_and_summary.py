@@ -253,17 +253,24 @@ def test_a_new_loader_reads_the_ids_of_every_partition_it_meets(
     assert [len(b.seen.ids[p]) for p in (0, 1)] == [1, 2]
 
 
-def test_a_restarted_loader_starts_from_saved_ids_and_reads_only_later_rows(
-    session: warehouse.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def restarted_reads(
+    session: warehouse.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lose_delta: bool
+) -> list[tuple[list[int], int]]:
+    """Loader a commits two batches and stops; b lands a third batch: the fact reads b made."""
     monkeypatch.setattr(seen_ids, "SAVE_AT_LEAST", 2)
     snapshots = IdSnapshots(Bucket.open(str(tmp_path / "bucket")), TOPICS.validated)
     a = loader(session, "a", snapshots)
     land(a, [(event(1, 20), src(0, 0)), (event(2, 20), src(0, 1))], "b1")
+    snapshots.flush()
     a.seen.save_grown()  # as after each batch: 2 ids, complete before offset 2
     land(a, [(event(3, 20), src(0, 2))], "b2")
-    a.seen.save_grown()  # grew by 1 only: not saved
-    assert [offset for _, offset in snapshots._saved(0)] == [2]
+    snapshots.flush()
+    a.seen.save_grown()  # grew by 1 only: no copy, the commit's delta only
+    copies, deltas = snapshots._saved(0)
+    assert [offset for _, offset in copies] == [2]
+    assert [(begin, end) for _, begin, end in deltas] == [(2, 3)]  # [0, 2) went with the copy
+    if lose_delta:  # as after a kill between the commit and the delta's upload
+        Path(deltas[0][0]).unlink()
     b = loader(session, "b", snapshots)
     reads: list[tuple[list[int], int]] = []
     read = b.seen._read
@@ -277,8 +284,21 @@ def test_a_restarted_loader_starts_from_saved_ids_and_reads_only_later_rows(
     monkeypatch.setattr(b.seen, "_read", recorded)
     batch = [(event(1, 20), src(0, 3)), (event(3, 21), src(0, 4)), (event(4, 20), src(0, 5))]
     manifest = land(b, batch, "b3")
-    # Id 1 is a duplicate through the saved copy, id 3 through the one row read after it.
+    # Ids 1 and 3 are duplicates, through the saved copy and the delta or the row read after it.
     assert manifest is not None and (manifest["rows"], manifest["duplicates"]) == (1, 2)
+    return reads
+
+
+def test_a_restarted_loader_reads_no_fact_row_when_the_deltas_reach_the_ledger(
+    session: warehouse.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert restarted_reads(session, tmp_path, monkeypatch, lose_delta=False) == []
+
+
+def test_a_restarted_loader_reads_only_the_rows_past_the_saved_ids(
+    session: warehouse.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = restarted_reads(session, tmp_path, monkeypatch, lose_delta=True)
     assert reads == [([0], 2)]  # partition 0 from the saved copy's offset on
 
 
