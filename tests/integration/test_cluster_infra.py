@@ -1,0 +1,34 @@
+"""The project's own three-node cluster: one id, one quorum of three, remembered in the state."""
+
+from __future__ import annotations
+
+from headrace.dev.infra import local_kafka
+from headrace.dev.infra.kafka_cluster import KafkaCluster
+from headrace.kafka import clients as kafka_clients
+
+
+def test_three_nodes_form_one_cluster_with_a_quorum_of_three(kafka_cluster: KafkaCluster) -> None:
+    metadata = kafka_clients.admin(kafka_cluster.bootstrap).list_topics(timeout=10)
+    assert sorted(metadata.brokers) == [1, 2, 3]
+    assert metadata.cluster_id == (kafka_cluster.home / "cluster.id").read_text().strip()
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in kafka_cluster.nodes)
+    ports = set()
+    for node in kafka_cluster.nodes:
+        props = node.props.read_text()
+        assert f"controller.quorum.voters={voters}" in props
+        assert "offsets.topic.replication.factor=3" in props
+        assert "transaction.state.log.min.isr=2" in props
+        meta = (node.data_dir / "meta.properties").read_text()
+        assert f"cluster.id={metadata.cluster_id}" in meta and f"node.id={node.node_id}" in meta
+        assert node.pid_file.parent == node.home and node.home.parent == kafka_cluster.home
+        ports |= {node.port, node.controller_port}
+    assert len(ports) == 6
+
+
+def test_the_state_folder_remembers_three_brokers(kafka_cluster: KafkaCluster) -> None:
+    infra = kafka_cluster.infra
+    assert local_kafka.remembered_brokers(infra) == 3
+    current = local_kafka.current(infra)
+    assert isinstance(current, KafkaCluster) and current.bootstrap == kafka_cluster.bootstrap
+    status = current.status()
+    assert status.count("running (pid") == 3, status
