@@ -1,8 +1,9 @@
 """deploy/k8s, offline: every overlay builds, validates strictly, and agrees with the code.
 
 Core kinds are checked with kubernetes-validate's bundled schemas (strict: unknown fields fail);
-KEDA ScaledObjects and Strimzi KafkaTopics against the CRDs those projects install (vendored in
-crds/, unknown fields failing as `kubectl apply --validate=strict` would fail them).
+KEDA ScaledObjects and Strimzi Kafkas, KafkaNodePools and KafkaTopics against the CRDs those
+projects install (vendored in crds/, unknown fields failing as `kubectl apply --validate=strict`
+would fail them).
 """
 
 from __future__ import annotations
