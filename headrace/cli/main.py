@@ -101,7 +101,12 @@ def topics(
 
 def create_topics(common: CommonSettings, bootstrap: str, partitions: int = 6) -> None:
     from headrace.kafka import clients as kafka_clients
-    from headrace.kafka.topics import Topics, cluster_replication, ensure_pipeline_topics
+    from headrace.kafka.topics import (
+        Topics,
+        cluster_replication,
+        ensure_pipeline_topics,
+        fewer_replicas,
+    )
 
     kafka_clients.wait_for_broker(bootstrap)
     admin = kafka_clients.admin(bootstrap)
@@ -116,6 +121,11 @@ def create_topics(common: CommonSettings, bootstrap: str, partitions: int = 6) -
         f"replication factor {replication.factor}, min.insync.replicas {replication.min_insync}; "
         f"created {len(created)}"
     )
+    for name, count in fewer_replicas(admin, wanted, replication.factor).items():
+        console.print(
+            f"warning: {name} has {count} replica(s), not {replication.factor}: existing topics "
+            "keep theirs; raise it with kafka-reassign-partitions (docs/operations.md)"
+        )
 
 
 @app.command()

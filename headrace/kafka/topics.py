@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -123,6 +123,21 @@ def ensure_pipeline_topics(
     )
 
 
+def fewer_replicas(admin: AdminClient, names: Iterable[str], factor: int) -> dict[str, int]:
+    """Existing topics among `names` with fewer replicas than `factor`, with their count.
+
+    Creating topics never changes one that exists, so topics made on a single broker keep one
+    copy after the cluster grows: worth telling whoever runs `headrace topics`.
+    """
+    topics = admin.list_topics(timeout=30).topics
+    found = {
+        name: min(len(p.replicas) for p in topics[name].partitions.values())
+        for name in names
+        if name in topics and topics[name].partitions
+    }
+    return {name: n for name, n in found.items() if n < factor}
+
+
 def ensure_topics(
     admin: AdminClient,
     wanted: dict[str, int],
@@ -145,14 +160,17 @@ def ensure_topics(
     ]
     if not new:
         return []
-    for _name, future in admin.create_topics(new, operation_timeout=timeout).items():
+    created = []
+    for name, future in admin.create_topics(new, operation_timeout=timeout).items():
         try:
             future.result()
+            created.append(name)
         except KafkaException as exc:
+            # Made meanwhile, or made earlier and not yet known to the broker that was asked.
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
     _wait_for_leaders(admin, {t.topic for t in new}, timeout)
-    return [t.topic for t in new]
+    return created
 
 
 def _wait_for_leaders(admin: AdminClient, names: set[str], timeout: float) -> None:

@@ -7,11 +7,23 @@ import uuid
 
 import pytest
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigEntry, ConfigResource, ResourceType
+from confluent_kafka.admin import (
+    AdminClient,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+    TopicMetadata,
+)
 
 from headrace.dev.infra.kafka_cluster import KafkaCluster
 from headrace.kafka import clients as kafka_clients
-from headrace.kafka.topics import ERROR_MESSAGE_MAX_BYTES, Topics, cluster_replication
+from headrace.kafka.topics import (
+    ERROR_MESSAGE_MAX_BYTES,
+    Replication,
+    Topics,
+    cluster_replication,
+    fewer_replicas,
+)
 from headrace.kafka.topics import ensure_pipeline_topics as ensure
 
 
@@ -29,11 +41,21 @@ def topic_config(admin: AdminClient, topic: str) -> dict[str, ConfigEntry]:
             time.sleep(0.2)
 
 
+def known_topics(admin: AdminClient, names: set[str]) -> dict[str, TopicMetadata]:
+    """The metadata once it lists `names`: each broker learns of a new topic on its own time."""
+    deadline = time.monotonic() + 10
+    while True:
+        topics: dict[str, TopicMetadata] = admin.list_topics(timeout=10).topics
+        if names <= topics.keys() or time.monotonic() > deadline:
+            return topics
+        time.sleep(0.2)
+
+
 def created_replication(admin: AdminClient) -> dict[str, tuple[frozenset[int], str | None]]:
     """Per topic of a new pipeline: the replica counts of its partitions and its min.insync."""
     topics = Topics(f"rf-{uuid.uuid4().hex[:8]}")
     assert ensure(admin, topics, replication=cluster_replication(admin))
-    metadata = admin.list_topics(timeout=10).topics
+    metadata = known_topics(admin, set(topics.partitions()))
     configs = {t: topic_config(admin, t) for t in topics.partitions()}
     assert configs[topics.error]["max.message.bytes"].value == str(ERROR_MESSAGE_MAX_BYTES)
     return {
@@ -55,3 +77,13 @@ def test_a_single_broker_gets_one_copy_one_in_sync(bootstrap: str) -> None:
 def test_a_three_node_cluster_gets_three_copies_two_in_sync(kafka_cluster: KafkaCluster) -> None:
     admin = kafka_clients.admin(kafka_cluster.bootstrap)
     assert set(created_replication(admin).values()) == {(frozenset({3}), "2")}
+
+
+def test_topics_made_with_fewer_copies_are_found(kafka_cluster: KafkaCluster) -> None:
+    admin = kafka_clients.admin(kafka_cluster.bootstrap)
+    topics = Topics(f"few-{uuid.uuid4().hex[:8]}")
+    ensure(admin, topics, replication=Replication(1, 1))
+    known_topics(admin, set(topics.partitions()))
+    assert not ensure(admin, topics)  # they exist: left as they are
+    assert fewer_replicas(admin, topics.partitions(), 3) == dict.fromkeys(topics.partitions(), 1)
+    assert fewer_replicas(admin, topics.partitions(), 1) == {}
