@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
+
 from headrace.dev.infra import local_kafka
 from headrace.dev.infra.kafka_cluster import KafkaCluster
 from headrace.kafka import clients as kafka_clients
@@ -32,3 +37,42 @@ def test_the_state_folder_remembers_three_brokers(kafka_cluster: KafkaCluster) -
     assert isinstance(current, KafkaCluster) and current.bootstrap == kafka_cluster.bootstrap
     status = current.status()
     assert status.count("running (pid") == 3, status
+
+
+def headrace(cluster: KafkaCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `headrace` command with the environment that points it at the session's cluster."""
+    infra = cluster.infra
+    env = {
+        **os.environ,
+        "HEADRACE_INFRA_STATE_DIR": str(infra.state_dir),
+        "HEADRACE_INFRA_KAFKA_PORT": str(infra.kafka_port),
+        "HEADRACE_INFRA_KAFKA_CONTROLLER_PORT": str(infra.kafka_controller_port),
+        "HEADRACE_INFRA_CACHE_DIR": str(infra.cache_dir),
+        "HEADRACE_TOPIC_PREFIX": f"cli-{uuid.uuid4().hex[:8]}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "headrace", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_the_command_finds_the_running_cluster_and_refuses_another_layout(
+    kafka_cluster: KafkaCluster,
+) -> None:
+    started = headrace(kafka_cluster, "infra", "start", "--brokers", "3")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.count("running (pid") == 3, started.stdout
+    assert "replication factor 3, min.insync.replicas 2; created 4" in started.stdout
+
+    status = headrace(kafka_cluster, "infra", "status")
+    assert status.stdout.count("running (pid") == 3, status.stdout
+
+    single = headrace(kafka_cluster, "infra", "start")
+    assert single.returncode == 2
+    assert single.stderr.strip().splitlines() == [
+        "headrace: error: Kafka already runs here with 3 broker(s); "
+        "stop it first (`headrace infra stop`)"
+    ]
