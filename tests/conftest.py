@@ -16,10 +16,11 @@ import pytest
 
 from headrace.audit.reconciliation import Reconciliation
 from headrace.cli.report_view import current_counts
-from headrace.dev.infra import kafka_metrics
+from headrace.dev.infra import kafka_metrics, local_kafka
 from headrace.dev.infra.config import InfraSettings
 from headrace.dev.infra.gcs_emulator import GcsEmulator
 from headrace.dev.infra.kafka_broker import KafkaBroker
+from headrace.dev.infra.kafka_cluster import KafkaCluster
 from headrace.dev.infra.ports import free_port_block
 from headrace.dev.local_pipeline import SERVICES, LocalPipeline, settings_env
 from headrace.kafka import clients as kafka_clients
@@ -52,6 +53,32 @@ def bootstrap(infra: InfraSettings) -> Iterator[str]:
     broker.start()
     yield infra.bootstrap
     broker.stop()
+
+
+# Every node gets SIGTERM at once and the cluster stops in 6-9 s (docs/operations.md); one by
+# one, the last nodes wait for a quorum already gone. The margin is for a machine under load.
+CLUSTER_STOP_SECONDS = 20.0
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """A three-node KRaft cluster started by the project's own code, on free ports."""
+    base = free_port_block(6)
+    infra = InfraSettings(
+        state_dir=tmp_path_factory.mktemp("cluster"),
+        kafka_port=base,
+        kafka_controller_port=base + 1,
+        kafka_metrics_port=free_port_block(21),  # node n on + 10(n-1)
+        kafka_node_heap="512m",
+    )
+    cluster = local_kafka.start(infra, 3)
+    assert isinstance(cluster, KafkaCluster)
+    yield cluster
+    started = time.monotonic()
+    local_kafka.stop(infra)
+    took = time.monotonic() - started
+    assert not any(n.pid() for n in cluster.nodes)
+    assert took < CLUSTER_STOP_SECONDS, f"stopping the cluster took {took:.1f}s"
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from headrace.runtime.errors import OperatorError, exit_on_operator_error
 
 if TYPE_CHECKING:
     from headrace.rejections.select import Selection
+    from headrace.runtime.settings import CommonSettings
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
@@ -90,22 +91,41 @@ def generate(
 def topics(
     partitions: Annotated[int, typer.Option(help="Partitions of raw/validated.")] = 6,
 ) -> None:
-    """Create the pipeline's topics (those missing) with explicit partition counts."""
-    from headrace.kafka import clients as kafka_clients
-    from headrace.kafka.topics import Topics, ensure_pipeline_topics
+    """Create the pipeline's topics (those missing) with explicit partitions and replication."""
     from headrace.runtime import settings
     from headrace.runtime.settings import CommonSettings
 
     common = settings.load(CommonSettings)
-    kafka_clients.wait_for_broker(common.bootstrap_servers)
+    create_topics(common, common.bootstrap_servers, partitions)
+
+
+def create_topics(common: CommonSettings, bootstrap: str, partitions: int = 6) -> None:
+    from headrace.kafka import clients as kafka_clients
+    from headrace.kafka.topics import (
+        Topics,
+        cluster_replication,
+        ensure_pipeline_topics,
+        fewer_replicas,
+    )
+
+    kafka_clients.wait_for_broker(bootstrap)
+    admin = kafka_clients.admin(bootstrap)
+    replication = cluster_replication(
+        admin, common.topic_replication_factor, common.topic_min_insync_replicas
+    )
     topics = Topics(common.topic_prefix)
     wanted = topics.partitions(partitions)
-    created = ensure_pipeline_topics(
-        kafka_clients.admin(common.bootstrap_servers), topics, partitions
-    )
+    created = ensure_pipeline_topics(admin, topics, partitions, replication)
     console.print(
-        f"topics: {', '.join(f'{t}({n})' for t, n in wanted.items())}; created {len(created)}"
+        f"topics: {', '.join(f'{t}({n})' for t, n in wanted.items())}, "
+        f"replication factor {replication.factor}, min.insync.replicas {replication.min_insync}; "
+        f"created {len(created)}"
     )
+    for name, count in fewer_replicas(admin, wanted, replication.factor).items():
+        console.print(
+            f"warning: {name} has {count} replica(s), not {replication.factor}: existing topics "
+            "keep theirs; raise it with kafka-reassign-partitions (docs/operations.md)"
+        )
 
 
 @app.command()
@@ -320,51 +340,54 @@ def demo(
 @infra_app.command("start")
 def infra_start(
     gcs: Annotated[bool, typer.Option(help="Also start the GCS emulator.")] = False,
+    brokers: Annotated[
+        int, typer.Option(help="Kafka brokers: 1, or a KRaft cluster of N (docs/operations.md).")
+    ] = 1,
 ) -> None:
-    """Fetch (once) and start the Kafka broker; create the topics."""
+    """Fetch (once) and start Kafka; create the topics."""
+    from headrace.dev.infra import kafka_dist, local_kafka
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
-    from headrace.dev.infra.kafka_broker import KafkaBroker
     from headrace.runtime import settings
+    from headrace.runtime.settings import CommonSettings
 
     infra = settings.load(InfraSettings)
-    broker = KafkaBroker(infra)
-    with console.status(
-        f"starting Kafka {broker.version} (first run fetches it from Maven Central)"
-    ):
-        broker.start()
-    console.print(broker.status())
+    version = kafka_dist.kafka_version()
+    with console.status(f"starting Kafka {version} (first run fetches it from Maven Central)"):
+        kafka = local_kafka.start(infra, brokers)
+    console.print(kafka.status())
     if gcs:
         emulator = GcsEmulator(infra)
         emulator.start()
         console.print(emulator.status())
-    topics()
+    create_topics(settings.load(CommonSettings), kafka.bootstrap)
 
 
 @infra_app.command("stop")
 def infra_stop() -> None:
-    """Stop the broker and emulator by PID (their data stays)."""
+    """Stop Kafka (every node at once) and the emulator by PID (their data stays)."""
+    from headrace.dev.infra import local_kafka
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
-    from headrace.dev.infra.kafka_broker import KafkaBroker
     from headrace.runtime import settings
 
     infra = settings.load(InfraSettings)
-    for part in (GcsEmulator(infra), KafkaBroker(infra)):
-        part.stop()
-        console.print(part.status())
+    emulator = GcsEmulator(infra)
+    emulator.stop()
+    console.print(emulator.status())
+    console.print(local_kafka.stop(infra).status())
 
 
 @infra_app.command("status")
 def infra_status() -> None:
     """Is the local infrastructure running?"""
+    from headrace.dev.infra import local_kafka
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
-    from headrace.dev.infra.kafka_broker import KafkaBroker
     from headrace.runtime import settings
 
     infra = settings.load(InfraSettings)
-    for part in (KafkaBroker(infra), GcsEmulator(infra)):
+    for part in (local_kafka.current(infra), GcsEmulator(infra)):
         console.print(part.status())
 
 

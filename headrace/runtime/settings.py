@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +22,16 @@ class CommonSettings(BaseSettings):
 
     bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers.")
     topic_prefix: str = Field("headrace", description="Prefix of every topic: <prefix>.raw, ...")
+    topic_replication_factor: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="Copies of each partition of the topics `headrace topics` creates; auto: 3 "
+        "on three brokers or more, else one per broker.",
+    )
+    topic_min_insync_replicas: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="Copies that must have a write before it is acknowledged (acks=all); "
+        "auto: 2 with three copies, else 1.",
+    )
     bucket_url: str = Field(
         ".headrace/bucket",
         description="Bucket root: a local folder (default) or gs://bucket/prefix.",

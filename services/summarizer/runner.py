@@ -174,6 +174,10 @@ def make_app(summarizer: Summarizer) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=10,
         topic_disable_leader=True,
+        # acks=all, as every producer of the pipeline (faust's default too, said here so that
+        # a change of faust's default cannot weaken it): with min.insync.replicas 2 a write is
+        # on two brokers before it is acknowledged.
+        producer_acks=-1,
     )
     loaded = app.topic(Topics(common.topic_prefix).loaded, value_serializer="raw")
     registry = registry_for(common)

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from headrace.dev.local_pipeline import SERVICES
+from headrace.kafka.topics import Replication, replication_for
+from headrace.runtime.settings import CommonSettings
 from tests.deploy import project_settings as code
 from tests.deploy.prometheus_server import DASHBOARD, PROMETHEUS_DIR, REPO, yaml
 
@@ -34,6 +36,64 @@ def headrace_services() -> dict[str, dict[str, Any]]:
     return {n: s for n, s in compose()["services"].items() if "build" in s}
 
 
+def kafka_nodes() -> dict[str, dict[str, str]]:
+    """The Kafka containers, each with its environment."""
+    return {
+        n: {k: str(v) for k, v in s["environment"].items()}
+        for n, s in compose()["services"].items()
+        if s.get("image", "").startswith("apache/kafka:")
+    }
+
+
+def topic_replication(env: dict[str, str], brokers: int) -> Replication:
+    """What `headrace topics` with this environment creates on `brokers` brokers."""
+    defaults = CommonSettings.model_fields
+    factor = env.get(
+        "HEADRACE_TOPIC_REPLICATION_FACTOR", defaults["topic_replication_factor"].default
+    )
+    min_insync = env.get(
+        "HEADRACE_TOPIC_MIN_INSYNC_REPLICAS", defaults["topic_min_insync_replicas"].default
+    )
+    return replication_for(
+        brokers,
+        factor if factor == "auto" else int(factor),
+        min_insync if min_insync == "auto" else int(min_insync),
+    )
+
+
+def test_three_kafka_nodes_form_one_quorum_replicated_as_the_code_wants() -> None:
+    nodes = kafka_nodes()
+    assert len(nodes) == 3
+    assert {env["KAFKA_NODE_ID"] for env in nodes.values()} == {"1", "2", "3"}
+    assert len({env["CLUSTER_ID"] for env in nodes.values()}) == 1
+    voters = ",".join(f"{env['KAFKA_NODE_ID']}@{n}:9093" for n, env in sorted(nodes.items()))
+    topics_env = {k: str(v) for k, v in compose()["services"]["topics"]["environment"].items()}
+    wanted = topic_replication(topics_env, len(nodes))
+    assert (wanted.factor, wanted.min_insync) == (3, 2)
+    for name, env in nodes.items():
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller", name
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters, name
+        assert "CONTROLLER://:9093" in env["KAFKA_LISTENERS"], name
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092", name
+        # Topics created without an explicit replication, and the internal ones, as ours.
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == str(wanted.factor), name
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == str(wanted.min_insync), name
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == str(wanted.factor), name
+        assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == str(wanted.factor), name
+        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == str(wanted.min_insync), name
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", name
+
+
+def test_every_headrace_container_bootstraps_from_every_node_and_waits_for_them() -> None:
+    nodes = kafka_nodes()
+    addresses = {f"{n}:9092" for n in nodes}
+    for name, service in headrace_services().items():
+        env = {k: str(v) for k, v in service["environment"].items()}
+        assert set(env["HEADRACE_BOOTSTRAP_SERVERS"].split(",")) == addresses, name
+        waits = {n for n, d in service["depends_on"].items() if d["condition"] == "service_healthy"}
+        assert set(nodes) <= waits, name
+
+
 def test_compose_file_matches_the_compose_specification() -> None:
     schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
     validator = validators.validator_for(schema)(schema)
@@ -44,7 +104,7 @@ def test_compose_file_matches_the_compose_specification() -> None:
 def test_laptop_stack_has_every_part() -> None:
     services = compose()["services"]
     assert set(SERVICES) <= set(headrace_services())
-    for part in ("kafka", "gcs", "postgres", "prometheus", "grafana"):
+    for part in (*kafka_nodes(), "gcs", "postgres", "prometheus", "grafana"):
         image = services[part]["image"]
         name, _, tag = image.rpartition(":")
         assert name and tag and tag != "latest" and re.search(r"\d", tag), image

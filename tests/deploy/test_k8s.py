@@ -1,8 +1,9 @@
 """deploy/k8s, offline: every overlay builds, validates strictly, and agrees with the code.
 
 Core kinds are checked with kubernetes-validate's bundled schemas (strict: unknown fields fail);
-KEDA ScaledObjects and Strimzi KafkaTopics against the CRDs those projects install (vendored in
-crds/, unknown fields failing as `kubectl apply --validate=strict` would fail them).
+KEDA ScaledObjects and Strimzi Kafkas, KafkaNodePools and KafkaTopics against the CRDs those
+projects install (vendored in crds/, unknown fields failing as `kubectl apply --validate=strict`
+would fail them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 
 from headrace.dev.local_pipeline import SERVICES
-from headrace.kafka.topics import Topics
+from headrace.kafka.topics import Replication, Topics, replication_for
+from headrace.runtime.settings import CommonSettings
 from tests.deploy import project_settings as code
 from tests.deploy.prometheus_server import REPO, yaml
 
@@ -116,7 +118,7 @@ def test_core_kinds_pass_strict_schema_validation(overlay: str) -> None:
 def test_keda_and_strimzi_resources_match_their_crds(overlay: str) -> None:
     custom = [d for d in build(overlay) if "." in d["apiVersion"].split("/")[0]]
     validators = crd_validators()
-    assert {d["kind"] for d in custom} == {"ScaledObject", "KafkaTopic"}
+    assert {d["kind"] for d in custom} == {"ScaledObject", "KafkaTopic", "Kafka", "KafkaNodePool"}
     for doc in custom:
         key = (doc["apiVersion"], doc["kind"])
         assert key in validators, f"no vendored CRD serves {key}"
@@ -212,6 +214,58 @@ def test_topics_are_strimzi_kafka_topics_with_the_codes_partitions(overlay: str)
     (cluster,) = clusters
     bootstrap = config(overlay)["HEADRACE_BOOTSTRAP_SERVERS"]
     assert bootstrap.split(":")[0] == f"{cluster}-kafka-bootstrap"
+
+
+def kafka_brokers(overlay: str) -> int:
+    """Brokers of the overlay's Strimzi cluster: the replicas of its node pools with the role."""
+    pools = of_kind(build(overlay), "KafkaNodePool").values()
+    return sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"])
+
+
+def code_replication(overlay: str) -> Replication:
+    """What `headrace topics` creates on the overlay's cluster with the settings' defaults."""
+    defaults = CommonSettings.model_fields
+    return replication_for(
+        kafka_brokers(overlay),
+        defaults["topic_replication_factor"].default,
+        defaults["topic_min_insync_replicas"].default,
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_kafka_cluster_is_three_kraft_nodes_replicated_as_the_code_wants(overlay: str) -> None:
+    docs = build(overlay)
+    (kafka,) = of_kind(docs, "Kafka").values()
+    pools = of_kind(docs, "KafkaNodePool").values()
+    assert all(
+        p["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"] for p in pools
+    )
+    assert {r for p in pools for r in p["spec"]["roles"]} == {"controller", "broker"}
+    assert kafka_brokers(overlay) == 3
+    wanted = code_replication(overlay)
+    assert (wanted.factor, wanted.min_insync) == (3, 2)
+    config = kafka["spec"]["kafka"]["config"]
+    assert config["default.replication.factor"] == wanted.factor
+    assert config["min.insync.replicas"] == wanted.min_insync
+    assert config["offsets.topic.replication.factor"] == wanted.factor
+    assert config["transaction.state.log.replication.factor"] == wanted.factor
+    assert config["transaction.state.log.min.isr"] == wanted.min_insync
+    assert config["auto.create.topics.enable"] is False
+    listeners = {(x["port"], x["tls"]) for x in kafka["spec"]["kafka"]["listeners"]}
+    assert (int(config_map_port(overlay)), False) in listeners
+
+
+def config_map_port(overlay: str) -> str:
+    return config(overlay)["HEADRACE_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_topics_are_replicated_as_the_code_creates_them(overlay: str) -> None:
+    wanted = code_replication(overlay)
+    for topic in of_kind(build(overlay), "KafkaTopic").values():
+        name = topic["metadata"]["name"]
+        assert topic["spec"]["replicas"] == wanted.factor, name
+        assert topic["spec"]["config"]["min.insync.replicas"] == str(wanted.min_insync), name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -3,14 +3,13 @@ the files compose and the local brokers use, and the cluster's Prometheus finds 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
 from tests.deploy.alertmanager_server import ALERTMANAGER_CONFIG
 from tests.deploy.prometheus_server import PROMETHEUS_DIR, REPO, yaml
-from tests.deploy.test_k8s import OPERATIONS_DOC, OVERLAYS, build, of_kind
+from tests.deploy.test_k8s import OVERLAYS, build, of_kind
 
 KAFKA_RULES = REPO / "infra" / "kafka" / "kafka-metrics.yml"
 COPY_HINT = "copy the file into the ConfigMap in deploy/k8s/base (indented 4 spaces)"
@@ -67,15 +66,15 @@ def test_prometheus_scrapes_the_strimzi_cluster_the_topics_belong_to() -> None:
     }
 
 
-def test_the_documented_kafka_resource_points_at_the_rules_configmap() -> None:
-    blocks = re.findall(r"```yaml\n(.*?)```", OPERATIONS_DOC.read_text(), re.S)
-    (kafka,) = [yaml.safe_load(b) for b in blocks if "kind: Kafka\n" in b]
-    metrics = kafka["spec"]["kafka"]["metricsConfig"]
-    assert metrics["type"] == "jmxPrometheusExporter"
-    ref = metrics["valueFrom"]["configMapKeyRef"]
-    data = of_kind(build(OVERLAYS[0]), "ConfigMap")[ref["name"]]["data"]
-    assert ref["key"] in data
-    topics = of_kind(build(OVERLAYS[0]), "KafkaTopic").values()
-    assert {t["metadata"]["labels"]["strimzi.io/cluster"] for t in topics} == {
-        kafka["metadata"]["name"]
-    }
+def test_the_kafka_resource_points_at_the_rules_configmap() -> None:
+    for overlay in OVERLAYS:
+        built = build(overlay)
+        (kafka,) = of_kind(built, "Kafka").values()
+        metrics = kafka["spec"]["kafka"]["metricsConfig"]
+        assert metrics["type"] == "jmxPrometheusExporter"
+        ref = metrics["valueFrom"]["configMapKeyRef"]
+        assert ref["key"] in of_kind(built, "ConfigMap")[ref["name"]]["data"]
+        topics = of_kind(built, "KafkaTopic").values()
+        assert {t["metadata"]["labels"]["strimzi.io/cluster"] for t in topics} == {
+            kafka["metadata"]["name"]
+        }

@@ -16,14 +16,21 @@ class InfraSettings(BaseSettings):
         Path.home() / ".cache" / "headrace",
         description="Downloads (Kafka jars from Maven Central), kept outside the repository.",
     )
-    kafka_port: int = Field(19092, description="Kafka client listener on 127.0.0.1.")
-    kafka_controller_port: int = Field(19093, description="KRaft controller listener.")
+    kafka_port: int = Field(
+        19092, description="Kafka client listener on 127.0.0.1; node n of a cluster: + 2(n-1)."
+    )
+    kafka_controller_port: int = Field(
+        19093, description="KRaft controller listener; node n of a cluster: + 2(n-1)."
+    )
     kafka_metrics_port: int = Field(
-        19094,
+        19099,
         description="Prometheus metrics of the broker (JMX exporter agent) on 127.0.0.1; node n "
         "of a local cluster serves them on this port + 10 * (n - 1).",
     )
     kafka_heap: str = Field("768m", description="Broker JVM heap (-Xmx).")
+    kafka_node_heap: str = Field(
+        "512m", description="JVM heap (-Xmx) of each node of a cluster (infra start --brokers N)."
+    )
     gcs_port: int = Field(19443, description="Port of the GCS API emulator.")
     gcs_bucket: str = Field("headrace", description="Bucket the emulator creates at start.")
 

@@ -64,23 +64,36 @@ def start(
 
 def stop(pid_file: Path, grace_seconds: float = 20.0) -> bool:
     """SIGTERM the process group, SIGKILL it after the grace period; True if one was running."""
-    pid = read_pid(pid_file)
-    if pid is None:
-        return False
-    _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline and read_pid(pid_file) is not None:
-        _reap(pid)
-        time.sleep(0.1)
-    if read_pid(pid_file) is not None:
-        _signal_group(pid, signal.SIGKILL)
-        for _ in range(50):
+    return bool(stop_all([pid_file], grace_seconds))
+
+
+def stop_all(pid_files: Sequence[Path], grace_seconds: float = 20.0) -> list[Path]:
+    """Stop every live process of `pid_files` at once; return the PID files that were live.
+
+    All are sent SIGTERM before any is waited for, so their shutdowns overlap: the nodes of a
+    Kafka cluster stopped one by one each wait for the others (the last ones for a quorum that
+    is gone), a cluster stopped at once shuts down together. SIGKILL after the grace period.
+    """
+    live = {f: pid for f in pid_files if (pid := read_pid(f)) is not None}
+    for pid in live.values():
+        _signal_group(pid, signal.SIGTERM)
+    _wait_gone(live, time.monotonic() + grace_seconds)
+    for pid_file, pid in live.items():
+        if read_pid(pid_file) is not None:
+            _signal_group(pid, signal.SIGKILL)
+    _wait_gone(live, time.monotonic() + 5.0)
+    for pid_file in live:
+        pid_file.unlink(missing_ok=True)
+    return list(live)
+
+
+def _wait_gone(live: dict[Path, int], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        for pid in live.values():
             _reap(pid)
-            if read_pid(pid_file) is None:
-                break
-            time.sleep(0.1)
-    pid_file.unlink(missing_ok=True)
-    return True
+        if all(read_pid(f) is None for f in live):
+            return
+        time.sleep(0.1)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
