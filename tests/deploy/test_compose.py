@@ -174,29 +174,37 @@ def test_prometheus_scrapes_every_service_on_its_port() -> None:
     assert "./deploy/prometheus:/etc/prometheus:ro" in mounts
 
 
-def test_kafka_carries_the_metrics_agent_that_prometheus_scrapes() -> None:
+def test_every_kafka_node_carries_the_metrics_agent_that_prometheus_scrapes() -> None:
     services = compose()["services"]
-    kafka, fetch = services["kafka"], services["kafka-metrics-agent"]
-    agent = re.fullmatch(r"-javaagent:(\S+)=(\d+):(\S+)", kafka["environment"]["KAFKA_OPTS"])
-    assert agent, kafka["environment"]["KAFKA_OPTS"]
-    jar, port, rules = agent.groups()
-    mounts = {src: dst for src, dst, *_ in (v.split(":") for v in kafka["volumes"])}
-    # The jar comes from the one-shot service's volume, which Maven fills from the project's pom.
-    jar_dir = jar.rsplit("/", 1)[0]
-    volume = next(source for source, target in mounts.items() if target == jar_dir)
-    assert f"{volume}:/agent" in fetch["volumes"] and "./infra/kafka:/infra:ro" in fetch["volumes"]
+    fetch = services["kafka-metrics-agent"]
+    nodes = sorted(name for name in services if re.fullmatch(r"kafka-\d+", name))
+    assert len(nodes) == 3
+    ports = set()
+    for name in nodes:
+        kafka = services[name]
+        agent = re.fullmatch(r"-javaagent:(\S+)=(\d+):(\S+)", kafka["environment"]["KAFKA_OPTS"])
+        assert agent, kafka["environment"]["KAFKA_OPTS"]
+        jar, port, rules = agent.groups()
+        ports.add(port)
+        mounts = {src: dst for src, dst, *_ in (v.split(":") for v in kafka["volumes"])}
+        # The jar comes from the one-shot service's volume, which Maven fills from the pom.
+        jar_dir = jar.rsplit("/", 1)[0]
+        volume = next(source for source, target in mounts.items() if target == jar_dir)
+        assert f"{volume}:/agent" in fetch["volumes"]
+        assert jar.endswith("/jmx_prometheus_javaagent.jar")
+        condition = kafka["depends_on"]["kafka-metrics-agent"]["condition"]
+        assert condition == "service_completed_successfully"
+        # The rules are the same file the local brokers use.
+        assert mounts["./infra/kafka/kafka-metrics.yml"] == rules
+    assert "./infra/kafka:/infra:ro" in fetch["volumes"]
     assert "-DoutputDirectory=/agent" in fetch["command"]
     assert "-Dmdep.stripVersion=true" in fetch["command"]
     assert "/infra/metrics-agent.pom.xml" in fetch["command"]
-    assert jar.endswith("/jmx_prometheus_javaagent.jar")
-    assert (
-        kafka["depends_on"]["kafka-metrics-agent"]["condition"] == "service_completed_successfully"
-    )
-    # The rules are the same file the local brokers use.
-    assert mounts["./infra/kafka/kafka-metrics.yml"] == rules
+    (port,) = ports
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "kafka"]
-    assert [t for sc in job["static_configs"] for t in sc["targets"]] == [f"kafka:{port}"]
+    targets = [t for sc in job["static_configs"] for t in sc["targets"]]
+    assert targets == [f"{name}:{port}" for name in nodes]
 
 
 def test_prometheus_sends_alerts_to_the_alertmanager_service() -> None:
