@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
 )
-infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka broker and GCS emulator.")
+infra_app = typer.Typer(
+    no_args_is_help=True, help="Local Kafka broker, GCS emulator and PostgreSQL catalog."
+)
 app.add_typer(infra_app, name="infra")
 
 WHOLE_WIDTH = 1_000  # wide enough for any row of the reports; tables take no more than they need
@@ -320,14 +322,22 @@ def demo(
 @infra_app.command("start")
 def infra_start(
     gcs: Annotated[bool, typer.Option(help="Also start the GCS emulator.")] = False,
+    postgres: Annotated[
+        bool, typer.Option(help="Also start PostgreSQL for the catalog (Debian's package).")
+    ] = False,
 ) -> None:
     """Fetch (once) and start the Kafka broker; create the topics."""
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
     from headrace.dev.infra.kafka_broker import KafkaBroker
+    from headrace.dev.infra.postgres_server import PostgresServer
     from headrace.runtime import settings
 
     infra = settings.load(InfraSettings)
+    if postgres:  # first: not installed is one line before the broker's minutes of start
+        server = PostgresServer(infra)
+        server.start()
+        console.print(server.status(), markup=False)
     broker = KafkaBroker(infra)
     with console.status(
         f"starting Kafka {broker.version} (first run fetches it from Maven Central)"
@@ -343,16 +353,17 @@ def infra_start(
 
 @infra_app.command("stop")
 def infra_stop() -> None:
-    """Stop the broker and emulator by PID (their data stays)."""
+    """Stop the broker, emulator and PostgreSQL (their data stays)."""
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
     from headrace.dev.infra.kafka_broker import KafkaBroker
+    from headrace.dev.infra.postgres_server import PostgresServer
     from headrace.runtime import settings
 
     infra = settings.load(InfraSettings)
-    for part in (GcsEmulator(infra), KafkaBroker(infra)):
+    for part in (GcsEmulator(infra), KafkaBroker(infra), PostgresServer(infra)):
         part.stop()
-        console.print(part.status())
+        console.print(part.status(), markup=False)
 
 
 @infra_app.command("status")
@@ -361,11 +372,12 @@ def infra_status() -> None:
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
     from headrace.dev.infra.kafka_broker import KafkaBroker
+    from headrace.dev.infra.postgres_server import PostgresServer
     from headrace.runtime import settings
 
     infra = settings.load(InfraSettings)
-    for part in (KafkaBroker(infra), GcsEmulator(infra)):
-        console.print(part.status())
+    for part in (KafkaBroker(infra), GcsEmulator(infra), PostgresServer(infra)):
+        console.print(part.status(), markup=False)
 
 
 def main() -> None:
