@@ -15,14 +15,16 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import psycopg
 
 from headrace.lake.bucket import Bucket
 from headrace.lake.catalog_lock import CatalogLock
+from headrace.lake.partition_locks import LockKey, LocksLost, PartitionLocks
 from headrace.runtime.errors import (
     URL_SCHEME,
     OperatorError,
@@ -154,6 +156,13 @@ def writer_turns(catalog_url: str) -> CatalogLock | None:
     return CatalogLock(Path(resolve_local(catalog_url)))
 
 
+def writer_locks(catalog_url: str) -> PartitionLocks | None:
+    """The advisory locks fencing a PostgreSQL catalog's writers; None for SQLite."""
+    if not is_postgres(catalog_url):
+        return None
+    return PartitionLocks(catalog_url.removeprefix("postgres:"))
+
+
 def use_wal(path: Path) -> None:
     """Create a SQLite catalog in WAL mode (the mode is stored in the file, so once is enough).
 
@@ -218,6 +227,9 @@ def connect(
 
 
 def is_transient(exc: BaseException) -> bool:
+    # A lost connection to PostgreSQL holding the catalog's locks: the locks went with it.
+    if isinstance(exc, psycopg.OperationalError):
+        return True
     return isinstance(exc, duckdb.Error) and any(m in str(exc) for m in TRANSIENT_MARKERS)
 
 
@@ -232,7 +244,7 @@ def with_retries(
     for attempt in range(attempts):
         try:
             return work()
-        except duckdb.Error as exc:
+        except (duckdb.Error, psycopg.OperationalError) as exc:
             if not is_transient(exc) or attempt == attempts - 1:
                 raise
             delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
@@ -259,13 +271,36 @@ class Session:
     ) -> None:
         self.settings, self.read_only, self.on_retry = settings, read_only, on_retry
         self.con = connect(settings, read_only, service=True)
-        # Writers of a SQLite catalog take turns (headrace/lake/catalog_lock.py).
+        # Writers of a SQLite catalog take turns (headrace/lake/catalog_lock.py); writers of a
+        # PostgreSQL catalog lock what they write (headrace/lake/partition_locks.py).
         self.turns = writer_turns(settings.catalog_url) if not read_only else None
+        self.locks = writer_locks(settings.catalog_url) if not read_only else None
 
-    def transact(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """`work` in a transaction that may write: in the writers' turn, retried."""
+    def transact(
+        self, work: Callable[[duckdb.DuckDBPyConnection], T], locks: Sequence[LockKey] = ()
+    ) -> T:
+        """`work` in a transaction that may write, retried: on SQLite in the writers' turn, on
+        PostgreSQL holding the advisory locks `locks` (a writer that races no other passes
+        none, and a SQLite catalog's turn covers every writer)."""
+        if self.locks is not None:
+            return with_retries(lambda: self._locked(work, locks), on_retry=self.reconnect)
         with self.turns or contextlib.nullcontext():
             return self.read(work)
+
+    def _locked(self, work: Callable[[duckdb.DuckDBPyConnection], T], keys: Sequence[LockKey]) -> T:
+        """One attempt: the locks taken, then BEGIN, so the transaction's snapshot holds the
+        previous holder's commit; COMMIT only while the locks are still held."""
+        assert self.locks is not None
+        locks = self.locks
+
+        def checked() -> T:
+            result = work(self.con)
+            if keys and not locks.still_held():
+                raise LocksLost("the connection holding the catalog locks was lost")
+            return result
+
+        with locks.held(keys):
+            return in_transaction(self.con, checked)
 
     def read(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """`work` in a transaction that only reads: no turn needed (readers never conflict)."""
