@@ -30,6 +30,7 @@ from headrace.dev.local_pipeline import SERVICES, LocalPipeline, settings_env
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics, ensure_pipeline_topics
 from headrace.lake import warehouse
+from headrace.runtime.errors import OperatorError
 from headrace.runtime.settings import CommonSettings
 
 CATALOG_ENV = "HEADRACE_TEST_CATALOG"
@@ -58,7 +59,10 @@ def infra() -> Iterator[InfraSettings]:
 def postgres(infra: InfraSettings) -> Iterator[PostgresServer]:
     """The session's PostgreSQL server; PGPASSWORD is set for this process and its children."""
     server = PostgresServer(infra)
-    server.start()
+    try:
+        server.start()
+    except OperatorError as exc:  # not installed: the one line that says what to do
+        pytest.fail(str(exc), pytrace=False)
     os.environ["PGPASSWORD"] = server.password
     yield server
     server.stop()
