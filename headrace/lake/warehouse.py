@@ -24,7 +24,7 @@ import psycopg
 
 from headrace.lake.bucket import Bucket
 from headrace.lake.catalog_lock import CatalogLock
-from headrace.lake.partition_locks import LockKey, LocksLost, PartitionLocks
+from headrace.lake.partition_locks import LockKey, LocksLost, PartitionLocks, single_key
 from headrace.runtime.errors import (
     URL_SCHEME,
     OperatorError,
@@ -218,12 +218,37 @@ def connect(
         options += ", READ_ONLY"
     try:
         # Attaching reads the catalog, so it can meet a writer's lock like any transaction.
-        with_retries(lambda: con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})"))
+        attach(con, f"ATTACH '{dsn}' AS {LAKE} ({options})")
     except duckdb.Error as exc:
         con.close()
         raise OperatorError(catalog_problem(settings.catalog_url, exc)) from None
     con.execute(f"USE {LAKE}")
     return con
+
+
+def attach(con: duckdb.DuckDBPyConnection, statement: str, attempts: int = 5) -> None:
+    """ATTACH, retried on a lock or conflict, and on another process creating the catalog.
+
+    Processes attaching a new PostgreSQL catalog at once all create DuckLake's metadata tables;
+    all but one fail ("relation ... already exists", or PostgreSQL's unique violation), and
+    attaching again finds the catalog made (seen with three processes starting at once).
+    """
+    for attempt in range(attempts):
+        try:
+            with_retries(lambda: con.execute(statement))
+            return
+        except duckdb.Error as exc:
+            if not _creating_race(exc) or attempt == attempts - 1:
+                raise
+            log.info("another process is creating the catalog; attaching again")
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _creating_race(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "Failed to initialize DuckLake" in text and (
+        "already exists" in text or "duplicate key value violates unique constraint" in text
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -347,9 +372,31 @@ def rolled_back(con: duckdb.DuckDBPyConnection, work: Callable[[], object]) -> N
             con.execute("ROLLBACK")
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the DDL files in schemas/warehouse/ that this catalog has not seen; return them."""
+# One migrating process at a time on a PostgreSQL catalog (headrace/lake/partition_locks.py).
+MIGRATION_LOCK = single_key("schema_migration")
 
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the DDL files in schemas/warehouse/ that this catalog has not seen; return them.
+
+    On PostgreSQL, replicas starting at once take turns on an advisory lock: without it, two that
+    both found a file unapplied both applied it (measured: 005 recorded twice when three processes
+    migrated a new catalog at once), since DuckLake lets both commit what does not conflict.
+    """
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = ?", [LAKE]
+    ).fetchone()
+    locks = writer_locks(str(row[0])) if row and row[0] else None
+    if locks is None:
+        return _migrate(con)
+    try:
+        with locks.held([MIGRATION_LOCK]):
+            return _migrate(con)
+    finally:
+        locks.close()
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     # One transaction per file, with its schema_migration row: a file may act on tables an
     # earlier one created (DuckLake options cannot be set on tables created in the same
     # transaction), and a replica migrating at the same time retries and finds the file applied.
