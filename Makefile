@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum 
 .PHONY: demo test lint typecheck docs unit integration faults fuzz bench bench-smoke bench-deps infra-start infra-stop clean
 FAULTS ?= 200
 SEED ?= 1
+CATALOG ?= sqlite
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -39,9 +40,10 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m tools.config_reference
 
-# The fault-injection suite (docs/guarantees.md): FAULTS faults, then the invariants I1-I11.
+# The fault-injection suite (docs/guarantees.md): FAULTS faults, then the invariants I1-I11;
+# CATALOG=postgres runs it on a PostgreSQL catalog (a server of the run's own).
 faults: $(STAMP)
-	$(PY) -m tests.faults.suite --faults $(FAULTS) --seed $(SEED)
+	$(PY) -m tests.faults.suite --faults $(FAULTS) --seed $(SEED) --catalog $(CATALOG)
 
 # The fuzz targets (tests/fuzz) at their long mode: over 1,000,000 generated inputs through the
 # producer's parsers, the validator and the loader (about 30 minutes); `make test` runs a smoke.

@@ -2,11 +2,16 @@
 
 The broker is started by the project's own infra code (jars from Maven Central, cached) on ports
 that do not collide with `make demo`; set HEADRACE_TEST_BOOTSTRAP to use a broker already running.
+The same infra code starts PostgreSQL (Debian's package) for the tests that need a PostgreSQL
+catalog; HEADRACE_TEST_CATALOG=postgres puts every pipeline of `make_settings` on it too (a
+database per test), instead of a SQLite file.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,25 +27,54 @@ from headrace.dev.infra.gcs_emulator import GcsEmulator
 from headrace.dev.infra.kafka_broker import KafkaBroker
 from headrace.dev.infra.kafka_cluster import KafkaCluster
 from headrace.dev.infra.ports import free_port_block
+from headrace.dev.infra.postgres_server import PostgresServer
 from headrace.dev.local_pipeline import SERVICES, LocalPipeline, settings_env
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics, ensure_pipeline_topics
 from headrace.lake import warehouse
+from headrace.runtime.errors import OperatorError
 from headrace.runtime.settings import CommonSettings
+
+CATALOG_ENV = "HEADRACE_TEST_CATALOG"
 
 
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
+def infra() -> Iterator[InfraSettings]:
     # Free ports, not fixed ones: several test sessions (and `make demo`) may run at once.
-    base = free_port_block(4)
-    return InfraSettings(
-        state_dir=tmp_path_factory.mktemp("infra"),
+    base = free_port_block(5)
+    # Not under pytest's temp folder, which only root may enter: as root, PostgreSQL runs as
+    # nobody, who must reach its data folder.
+    state = Path(tempfile.mkdtemp(prefix="headrace-infra-"))
+    state.chmod(0o755)
+    yield InfraSettings(
+        state_dir=state,
         kafka_port=base,
         kafka_controller_port=base + 1,
         gcs_port=base + 2,
         kafka_metrics_port=base + 3,
+        postgres_port=base + 4,
         kafka_heap="512m",
     )
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(infra: InfraSettings) -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server; PGPASSWORD is set for this process and its children."""
+    server = PostgresServer(infra)
+    try:
+        server.start()
+    except OperatorError as exc:  # not installed: the one line that says what to do
+        pytest.fail(str(exc), pytrace=False)
+    os.environ["PGPASSWORD"] = server.password
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_catalog(postgres: PostgresServer) -> str:
+    """HEADRACE_CATALOG_URL of a new, empty database of the session's PostgreSQL."""
+    return postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(scope="session")
@@ -98,16 +132,27 @@ def gcs_endpoint(infra: InfraSettings) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_settings(bootstrap: str, tmp_path: Path) -> Callable[..., CommonSettings]:
-    """Settings for an isolated pipeline: its own topics, bucket and catalog."""
+def make_settings(
+    bootstrap: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[..., CommonSettings]:
+    """Settings for an isolated pipeline: its own topics, bucket and catalog (a SQLite file, or
+    a PostgreSQL database with HEADRACE_TEST_CATALOG=postgres)."""
+    catalog = os.environ.get(CATALOG_ENV, "sqlite")
+    if catalog not in ("sqlite", "postgres"):
+        raise pytest.UsageError(f"{CATALOG_ENV}={catalog}: use sqlite or postgres")
 
     def make(bucket_url: str | None = None, gcs_endpoint: str | None = None) -> CommonSettings:
         prefix = f"t-{uuid.uuid4().hex[:10]}"
+        if catalog == "postgres":
+            server: PostgresServer = request.getfixturevalue("postgres")
+            catalog_url = server.create_database(prefix.replace("-", "_"))
+        else:
+            catalog_url = str(tmp_path / "catalog.sqlite")
         common = CommonSettings(
             bootstrap_servers=bootstrap,
             topic_prefix=prefix,
             bucket_url=bucket_url or str(tmp_path / "bucket"),
-            catalog_url=str(tmp_path / "catalog.sqlite"),
+            catalog_url=catalog_url,
             gcs_endpoint=gcs_endpoint,
         )
         ensure_pipeline_topics(kafka_clients.admin(bootstrap), Topics(prefix))

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
 )
-infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka broker and GCS emulator.")
+infra_app = typer.Typer(
+    no_args_is_help=True, help="Local Kafka broker, GCS emulator and PostgreSQL catalog."
+)
 app.add_typer(infra_app, name="infra")
 
 WHOLE_WIDTH = 1_000  # wide enough for any row of the reports; tables take no more than they need
@@ -343,15 +345,23 @@ def infra_start(
     brokers: Annotated[
         int, typer.Option(help="Kafka brokers: 1, or a KRaft cluster of N (docs/operations.md).")
     ] = 1,
+    postgres: Annotated[
+        bool, typer.Option(help="Also start PostgreSQL for the catalog (Debian's package).")
+    ] = False,
 ) -> None:
     """Fetch (once) and start Kafka; create the topics."""
     from headrace.dev.infra import kafka_dist, local_kafka
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
+    from headrace.dev.infra.postgres_server import PostgresServer
     from headrace.runtime import settings
     from headrace.runtime.settings import CommonSettings
 
     infra = settings.load(InfraSettings)
+    if postgres:  # first: not installed is one line before the broker's minutes of start
+        server = PostgresServer(infra)
+        server.start()
+        console.print(server.status(), markup=False)
     version = kafka_dist.kafka_version()
     with console.status(f"starting Kafka {version} (first run fetches it from Maven Central)"):
         kafka = local_kafka.start(infra, brokers)
@@ -365,16 +375,17 @@ def infra_start(
 
 @infra_app.command("stop")
 def infra_stop() -> None:
-    """Stop Kafka (every node at once) and the emulator by PID (their data stays)."""
+    """Stop Kafka (every node at once), the emulator and PostgreSQL (their data stays)."""
     from headrace.dev.infra import local_kafka
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
+    from headrace.dev.infra.postgres_server import PostgresServer
     from headrace.runtime import settings
 
     infra = settings.load(InfraSettings)
-    emulator = GcsEmulator(infra)
-    emulator.stop()
-    console.print(emulator.status())
+    for part in (GcsEmulator(infra), PostgresServer(infra)):
+        part.stop()
+        console.print(part.status(), markup=False)
     console.print(local_kafka.stop(infra).status())
 
 
@@ -384,11 +395,12 @@ def infra_status() -> None:
     from headrace.dev.infra import local_kafka
     from headrace.dev.infra.config import InfraSettings
     from headrace.dev.infra.gcs_emulator import GcsEmulator
+    from headrace.dev.infra.postgres_server import PostgresServer
     from headrace.runtime import settings
 
     infra = settings.load(InfraSettings)
-    for part in (local_kafka.current(infra), GcsEmulator(infra)):
-        console.print(part.status())
+    for part in (local_kafka.current(infra), GcsEmulator(infra), PostgresServer(infra)):
+        console.print(part.status(), markup=False)
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ _ONE_BY_ONE = 4
 # Errors of the clients that reach the broker and the bucket, known by the module that defines
 # them (so that the pure cores, which isolate, import no Kafka client): confluent-kafka's
 # KafkaException lives in `cimpl`, gcsfs's HttpError, aiohttp's client errors.
-_CLIENT_MODULES = ("cimpl", "confluent_kafka", "aiokafka", "gcsfs", "aiohttp", "google.")
+_CLIENT_MODULES = ("cimpl", "confluent_kafka", "aiokafka", "gcsfs", "aiohttp", "google.", "psycopg")
 # DuckDB errors that a value causes: a cast, a range, a constraint, an invalid string.
 _DUCKDB_DATA_ERRORS = (
     duckdb.DataError,

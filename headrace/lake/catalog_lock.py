@@ -12,7 +12,8 @@ exclusive `flock` on a file beside the catalog, held from BEGIN to COMMIT, gives
 The kernel drops it when the holder dies, so a kill -9 never leaves the catalog locked. A paused
 holder (SIGSTOP) keeps the others waiting until it resumes; its transaction then commits or
 fails as before, and the loader's ledger check, made inside the turn, still decides which
-offsets are new. Readers never take it. A PostgreSQL catalog needs no turns.
+offsets are new. Readers never take it. Writers of a PostgreSQL catalog lock only what they
+write instead (headrace/lake/partition_locks.py).
 """
 
 from __future__ import annotations

@@ -15,15 +15,17 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+import psycopg
 
 from headrace.lake.bucket import Bucket
 from headrace.lake.catalog_health import CatalogHealth
 from headrace.lake.catalog_lock import CatalogLock
+from headrace.lake.partition_locks import LockKey, LocksLost, PartitionLocks, single_key
 from headrace.runtime.errors import (
     URL_SCHEME,
     OperatorError,
@@ -155,6 +157,13 @@ def writer_turns(catalog_url: str) -> CatalogLock | None:
     return CatalogLock(Path(resolve_local(catalog_url)))
 
 
+def writer_locks(catalog_url: str) -> PartitionLocks | None:
+    """The advisory locks fencing a PostgreSQL catalog's writers; None for SQLite."""
+    if not is_postgres(catalog_url):
+        return None
+    return PartitionLocks(catalog_url.removeprefix("postgres:"))
+
+
 def use_wal(path: Path) -> None:
     """Create a SQLite catalog in WAL mode (the mode is stored in the file, so once is enough).
 
@@ -210,7 +219,7 @@ def connect(
         options += ", READ_ONLY"
     try:
         # Attaching reads the catalog, so it can meet a writer's lock like any transaction.
-        with_retries(lambda: con.execute(f"ATTACH '{dsn}' AS {LAKE} ({options})"))
+        attach(con, f"ATTACH '{dsn}' AS {LAKE} ({options})")
     except duckdb.Error as exc:
         con.close()
         raise OperatorError(catalog_problem(settings.catalog_url, exc)) from None
@@ -218,7 +227,35 @@ def connect(
     return con
 
 
+def attach(con: duckdb.DuckDBPyConnection, statement: str, attempts: int = 5) -> None:
+    """ATTACH, retried on a lock or conflict, and on another process creating the catalog.
+
+    Processes attaching a new PostgreSQL catalog at once all create DuckLake's metadata tables;
+    all but one fail ("relation ... already exists", or PostgreSQL's unique violation), and
+    attaching again finds the catalog made (seen with three processes starting at once).
+    """
+    for attempt in range(attempts):
+        try:
+            with_retries(lambda: con.execute(statement))
+            return
+        except duckdb.Error as exc:
+            if not _creating_race(exc) or attempt == attempts - 1:
+                raise
+            log.info("another process is creating the catalog; attaching again")
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _creating_race(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "Failed to initialize DuckLake" in text and (
+        "already exists" in text or "duplicate key value violates unique constraint" in text
+    )
+
+
 def is_transient(exc: BaseException) -> bool:
+    # A lost connection to PostgreSQL holding the catalog's locks: the locks went with it.
+    if isinstance(exc, psycopg.OperationalError):
+        return True
     return isinstance(exc, duckdb.Error) and any(m in str(exc) for m in TRANSIENT_MARKERS)
 
 
@@ -233,7 +270,7 @@ def with_retries(
     for attempt in range(attempts):
         try:
             return work()
-        except duckdb.Error as exc:
+        except (duckdb.Error, psycopg.OperationalError) as exc:
             if not is_transient(exc) or attempt == attempts - 1:
                 raise
             delay = min(max_delay, base_delay * 2**attempt) * (0.5 + random.random())
@@ -263,13 +300,38 @@ class Session:
         self.settings, self.read_only, self.on_retry = settings, read_only, on_retry
         self.health = CatalogHealth(service) if service else None
         self.con = self._connect()
-        # Writers of a SQLite catalog take turns (headrace/lake/catalog_lock.py).
+        # Writers of a SQLite catalog take turns (headrace/lake/catalog_lock.py); writers of a
+        # PostgreSQL catalog lock what they write (headrace/lake/partition_locks.py).
         self.turns = writer_turns(settings.catalog_url) if not read_only else None
+        self.locks = writer_locks(settings.catalog_url) if not read_only else None
 
-    def transact(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """`work` in a transaction that may write: in the writers' turn, retried."""
+    def transact(
+        self, work: Callable[[duckdb.DuckDBPyConnection], T], locks: Sequence[LockKey] = ()
+    ) -> T:
+        """`work` in a transaction that may write, retried: on SQLite in the writers' turn, on
+        PostgreSQL holding the advisory locks `locks` (a writer that races no other passes
+        none, and a SQLite catalog's turn covers every writer)."""
+        if self.locks is not None:
+            return self._watched(
+                lambda: with_retries(lambda: self._locked(work, locks), on_retry=self.reconnect)
+            )
         with self.turns or contextlib.nullcontext():
             return self.read(work)
+
+    def _locked(self, work: Callable[[duckdb.DuckDBPyConnection], T], keys: Sequence[LockKey]) -> T:
+        """One attempt: the locks taken, then BEGIN, so the transaction's snapshot holds the
+        previous holder's commit; COMMIT only while the locks are still held."""
+        assert self.locks is not None
+        locks = self.locks
+
+        def checked() -> T:
+            result = work(self.con)
+            if keys and not locks.still_held():
+                raise LocksLost("the connection holding the catalog locks was lost")
+            return result
+
+        with locks.held(keys):
+            return in_transaction(self.con, checked)
 
     def read(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """`work` in a transaction that only reads: no turn needed (readers never conflict)."""
@@ -328,9 +390,31 @@ def rolled_back(con: duckdb.DuckDBPyConnection, work: Callable[[], object]) -> N
             con.execute("ROLLBACK")
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the DDL files in schemas/warehouse/ that this catalog has not seen; return them."""
+# One migrating process at a time on a PostgreSQL catalog (headrace/lake/partition_locks.py).
+MIGRATION_LOCK = single_key("schema_migration")
 
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the DDL files in schemas/warehouse/ that this catalog has not seen; return them.
+
+    On PostgreSQL, replicas starting at once take turns on an advisory lock: without it, two that
+    both found a file unapplied both applied it (measured: 005 recorded twice when three processes
+    migrated a new catalog at once), since DuckLake lets both commit what does not conflict.
+    """
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = ?", [LAKE]
+    ).fetchone()
+    locks = writer_locks(str(row[0])) if row and row[0] else None
+    if locks is None:
+        return _migrate(con)
+    try:
+        with locks.held([MIGRATION_LOCK]):
+            return _migrate(con)
+    finally:
+        locks.close()
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     # One transaction per file, with its schema_migration row: a file may act on tables an
     # earlier one created (DuckLake options cannot be set on tables created in the same
     # transaction), and a replica migrating at the same time retries and finds the file applied.

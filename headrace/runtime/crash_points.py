@@ -3,7 +3,10 @@ and records that a service can be made to fail on, to prove poison isolation in 
 
 Set HEADRACE_CRASH_AT to a point's name (or `name@N` for the N-th time it is reached) and the
 process SIGKILLs itself there: no cleanup, no flush, exactly like a power cut. Unset, a crash
-point costs one dictionary lookup.
+point costs one dictionary lookup. HEADRACE_PAUSE_AT takes the same values and makes the process
+SIGSTOP itself there instead, as a long GC pause or a frozen VM would find it: whoever sends it
+SIGCONT decides when it goes on (the PostgreSQL fence tests pause a loader inside its
+transaction this way).
 
 Set HEADRACE_POISON_AT to `<service>:<marker>` and that service's processing step raises on
 every record whose bytes hold the marker, as it would on a record it cannot take although the
@@ -36,27 +39,36 @@ POINTS: dict[str, str] = {
 }
 
 
-def _target() -> tuple[str, int] | None:
-    value = os.environ.get(ENV, "")
+PAUSE_ENV = "HEADRACE_PAUSE_AT"
+
+
+def _target(env: str) -> tuple[str, int] | None:
+    value = os.environ.get(env, "")
     if not value:
         return None
     name, _, nth = value.partition("@")
     if name not in POINTS:
-        raise ValueError(f"{ENV}={value}: unknown crash point; known: {', '.join(POINTS)}")
+        raise ValueError(f"{env}={value}: unknown crash point; known: {', '.join(POINTS)}")
     return name, int(nth or 1)
 
 
-_TARGET = _target()
+_TARGETS = {
+    sig: target
+    for sig, env in ((signal.SIGKILL, ENV), (signal.SIGSTOP, PAUSE_ENV))
+    if (target := _target(env)) is not None
+}
 _reached: dict[str, int] = {}
 
 
 def crash_point(name: str) -> None:
-    """Die here by SIGKILL if HEADRACE_CRASH_AT names this point (and this is the N-th visit)."""
-    if _TARGET is None or _TARGET[0] != name:
+    """Die here by SIGKILL if HEADRACE_CRASH_AT names this point (and this is the N-th visit);
+    stop here by SIGSTOP if HEADRACE_PAUSE_AT does."""
+    if not _TARGETS or all(t[0] != name for t in _TARGETS.values()):
         return
     _reached[name] = _reached.get(name, 0) + 1
-    if _reached[name] == _TARGET[1]:
-        os.kill(os.getpid(), signal.SIGKILL)
+    for sig, (point, nth) in _TARGETS.items():
+        if point == name and _reached[name] == nth:
+            os.kill(os.getpid(), sig)
 
 
 POISON_ENV = "HEADRACE_POISON_AT"

@@ -39,6 +39,7 @@ from headrace.kafka.consumer_loop import BatchPolicy, ConsumerLoop, StopFlag, co
 from headrace.kafka.topics import Topics
 from headrace.lake import bookkeeping, warehouse
 from headrace.lake.bucket import Bucket
+from headrace.lake.partition_locks import LockKey, partition_key
 from headrace.runtime import metrics
 from headrace.runtime.crash_points import crash_point, poison_rows
 from headrace.runtime.http import Heartbeat
@@ -209,14 +210,23 @@ class LoaderHandler:
                 time.monotonic() - began,
                 rows,
             )
+        # On a PostgreSQL catalog, the partitions this batch writes to are locked from before
+        # BEGIN to after COMMIT, so a paused instance and its successor never both load an offset
+        # (headrace/lake/partition_locks.py); a SQLite catalog's writers take turns instead.
+        locks = self._locks(met, rejected)
         try:
-            landed = self.session.transact(lambda con: self._land(con, batch, batch_id, rejected))
+            landed = self.session.transact(
+                lambda con: self._land(con, batch, batch_id, rejected), locks
+            )
         except Exception as exc:
             if not poison.is_data_failure(exc) or not batch.num_rows:
                 raise
             batch, found = self._isolate(batch, exc, frames)
             rejected = [*rejected, *found]
-            landed = self.session.transact(lambda con: self._land(con, batch, batch_id, rejected))
+            locks = self._locks(met, rejected)
+            landed = self.session.transact(
+                lambda con: self._land(con, batch, batch_id, rejected), locks
+            )
         metrics.commit_done(SERVICE)
         if self.started is not None:
             log.info("first batch committed %.1fs after start", time.monotonic() - self.started)
@@ -239,6 +249,11 @@ class LoaderHandler:
         # the bucket costs the next owner a read of this batch's fact files.
         self.seen.flush()
         return manifest
+
+    def _locks(self, partitions: Sequence[int], rejected: Sequence[Rejected]) -> list[LockKey]:
+        """The locks of every partition a batch's transaction moves the ledger of."""
+        touched = {*partitions, *(r.partition for r in rejected)}
+        return [partition_key(self.group_id, self.topics.validated, p) for p in touched]
 
     def _isolate(
         self, batch: pa.Table, exc: Exception, frames: Sequence[Frame]

@@ -29,6 +29,7 @@ from headrace.kafka.topics import Topics
 from headrace.lake import catalog_health, warehouse
 from headrace.lake.bucket import Bucket
 from headrace.lake.error_zone import ErrorZoneTally
+from headrace.lake.partition_locks import single_key
 from headrace.runtime import metrics
 from headrace.runtime.errors import OperatorError, one_line
 from headrace.runtime.http import HealthServer, Heartbeat, build_app
@@ -42,6 +43,10 @@ from services.summarizer.publisher import Publisher
 
 log = logging.getLogger(__name__)
 SERVICE = SUMMARIZER.name
+# One refresh applies at a time on a PostgreSQL catalog: two summarizers that both found the
+# same batches unsummarized would otherwise both commit, and the days no mart covered yet would
+# get their rows twice (DuckLake sees no conflict in inserts, nor in deletes that removed nothing).
+REFRESH_LOCK = single_key("summary_refresh")
 
 
 class Summarizer:
@@ -99,7 +104,7 @@ class Summarizer:
         # The fact rows are read outside the writers' turn; only the marts' replacement is in it.
         prepared = self.session.read(lambda con: prepare_refresh(con, self.own.hourly_days))
         applied = prepared is not None and self.session.transact(
-            lambda con: apply_refresh(con, prepared)
+            lambda con: apply_refresh(con, prepared), [REFRESH_LOCK]
         )
         self.last_refresh = time.monotonic()
         if prepared is not None and applied:

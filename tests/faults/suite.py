@@ -8,6 +8,8 @@ named crash point, SIGSTOP past the consumer's max poll interval (with a second 
 over), SIGTERM rolling restarts, scaling a consumer group 1 -> 3 -> 1, a hard kill of the broker,
 and bucket faults on the gs:// path (503s, connection resets, stalls and lost upload responses from
 a fault proxy in front of the GCS emulator; `--bucket local` runs on a folder, without them).
+The catalog is a SQLite file, or with `--catalog postgres` a PostgreSQL server of the run's own
+(headrace/dev/infra/postgres_server.py), whose writers are fenced by advisory locks.
 The suite is also the supervisor: a service that exited is restarted, as Kubernetes would.
 When the faults are done and the pipeline is quiet, it checks I1-I11 and prints a JSON summary;
 the seed replays the same run.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import signal
 import subprocess
@@ -35,6 +38,7 @@ from headrace.audit.reconciliation import Reconciliation
 from headrace.cli.report_view import current_counts
 from headrace.dev.infra.config import InfraSettings
 from headrace.dev.infra.kafka_broker import KafkaBroker
+from headrace.dev.infra.postgres_server import PostgresServer
 from headrace.dev.local_pipeline import LocalPipeline
 from headrace.dev.sample_events import generate
 from headrace.kafka import clients as kafka_clients
@@ -127,6 +131,7 @@ class FaultSuite:
     wave_events: int = 3_000
     rate: int = 3_000
     bucket: str = "gs"  # "gs": emulator behind the fault proxy; "local": a folder, no bucket faults
+    catalog: str = "sqlite"  # "sqlite": a file in home; "postgres": the run's own server
     injected: Counter[str] = field(default_factory=Counter)
     log: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -144,12 +149,15 @@ class FaultSuite:
             kafka = self.infra.kafka_port
             taken = {*range(port_base, port_base + 40), *range(kafka, kafka + 4)}
             self.gcs = GcsBucket(self.home, self.seed, frozenset(taken))
+        self.postgres = PostgresServer(self.infra) if self.catalog == "postgres" else None
         # The suite's own reads (readiness, I8 probes, the checker) go to the emulator directly.
         self.common = CommonSettings(
             bootstrap_servers=self.infra.bootstrap,
             topic_prefix=prefix,
             bucket_url=self.gcs.url(prefix) if self.gcs else str(self.home / "bucket"),
-            catalog_url=str(self.home / "catalog.sqlite"),
+            catalog_url=(
+                self.postgres.catalog_url if self.postgres else str(self.home / "catalog.sqlite")
+            ),
             gcs_endpoint=self.gcs.check_endpoint if self.gcs else None,
         )
         env = {
@@ -175,6 +183,8 @@ class FaultSuite:
             env[f"HEADRACE_{s.upper()}_MAX_POLL_INTERVAL_MS"] = str(MAX_POLL_INTERVAL_MS)
         if self.gcs:
             env["HEADRACE_GCS_ENDPOINT"] = self.gcs.service_endpoint  # the services: via the proxy
+        if self.postgres:
+            env["PGPASSWORD"] = self.postgres.password
         self.env = env
         self.pipeline = LocalPipeline(self.home, env, port_base=port_base)
 
@@ -194,9 +204,14 @@ class FaultSuite:
             self.broker.stop()
             if self.gcs:
                 self.gcs.stop()
+            if self.postgres:
+                self.postgres.stop()
         return self._summary(verdicts, time.monotonic() - started)
 
     def _run(self) -> list[Verdict]:
+        if self.postgres:
+            self.postgres.start()
+            os.environ["PGPASSWORD"] = self.postgres.password  # the suite's own reads
         if self.gcs:
             self.gcs.start()
         self.broker.start()
@@ -465,8 +480,9 @@ class FaultSuite:
             "violations": [f"{v.name}: {v.detail}" for v in verdicts if not v.ok],
             "caught_up_by_stage": {k: round(v, 1) for k, v in self.caught_up_at.items()},
             "bucket": self.common.bucket_url,
+            "catalog": self.catalog,
             "replay": f"python -m tests.faults.suite --faults {self.faults} --seed {self.seed}"
-            f" --bucket {self.bucket}",
+            f" --bucket {self.bucket} --catalog {self.catalog}",
             "log": self.log,
         }
 
@@ -489,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
         default="gs",
         help="gs: the GCS emulator behind a fault proxy, with bucket faults; local: a folder.",
     )
+    parser.add_argument(
+        "--catalog",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="sqlite: a catalog file; postgres: a PostgreSQL server of the run's own.",
+    )
     args = parser.parse_args(argv)
     from headrace.dev.infra.ports import free_port_block
 
@@ -499,9 +521,13 @@ def main(argv: list[str] | None = None) -> int:
         kafka_port=base,
         kafka_controller_port=base + 1,
         kafka_metrics_port=base + 3,
+        postgres_port=base + 2,
         kafka_heap="512m",
     )
-    summary = FaultSuite(home, args.seed, args.faults, infra, bucket=args.bucket).run()
+    suite = FaultSuite(
+        home, args.seed, args.faults, infra, bucket=args.bucket, catalog=args.catalog
+    )
+    summary = suite.run()
     text = json.dumps({k: v for k, v in summary.items() if k != "log"}, indent=2)
     print(text)
     (home / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -10,7 +10,8 @@ class InfraSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEADRACE_INFRA_", extra="ignore")
 
     state_dir: Path = Field(
-        Path(".headrace/infra"), description="Broker and emulator data, logs and PID files."
+        Path(".headrace/infra"),
+        description="Broker, emulator and PostgreSQL data, logs and PID files.",
     )
     cache_dir: Path = Field(
         Path.home() / ".cache" / "headrace",
@@ -33,6 +34,13 @@ class InfraSettings(BaseSettings):
     )
     gcs_port: int = Field(19443, description="Port of the GCS API emulator.")
     gcs_bucket: str = Field("headrace", description="Bucket the emulator creates at start.")
+    postgres_port: int = Field(
+        19432, description="Port of the local PostgreSQL catalog server on 127.0.0.1."
+    )
+    postgres_password: str = Field(
+        "headrace-laptop",
+        description="Password of the local PostgreSQL user headrace (as in docker-compose.yml).",
+    )
 
     @property
     def bootstrap(self) -> str:
