@@ -72,6 +72,21 @@ def postgres(infra: InfraSettings) -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
+def stoppable_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, which it may stop and start again."""
+    state = Path(tempfile.mkdtemp(prefix="headrace-pg-"))
+    state.chmod(0o755)  # as root, PostgreSQL runs as nobody, who must reach its folder
+    server = PostgresServer(InfraSettings(state_dir=state, postgres_port=free_port_block(1)))
+    try:
+        server.start()
+    except OperatorError as exc:  # not installed: the one line that says what to do
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
 def postgres_catalog(postgres: PostgresServer) -> str:
     """HEADRACE_CATALOG_URL of a new, empty database of the session's PostgreSQL."""
     return postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")

@@ -21,13 +21,13 @@ from headrace.dev.infra import kafka_metrics
 from headrace.dev.infra.config import InfraSettings
 from headrace.dev.infra.kafka_broker import KafkaBroker
 from headrace.dev.infra.ports import free_port_block
+from headrace.dev.infra.postgres_server import PostgresServer
 from headrace.dev.local_pipeline import LocalPipeline, settings_env
 from headrace.kafka import clients as kafka_clients
 from headrace.kafka.topics import Topics, ensure_pipeline_topics
 from headrace.lake import warehouse
 from headrace.runtime.settings import CommonSettings
 from tests.deploy.alertmanager_server import AlertmanagerServer, Webhook, alertmanager_tool
-from tests.deploy.postgres_process import PASSWORD, LocalPostgres
 from tests.deploy.prometheus_server import PrometheusServer, rules_with_short_durations, tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -171,33 +171,25 @@ def test_a_stopped_broker_fires_kafka_broker_down_into_alertmanager(
         broker.stop()
 
 
-@pytest.fixture
-def postgres() -> Iterator[LocalPostgres]:
-    server = LocalPostgres(free_port_block(1))
-    server.create()
-    yield server
-    server.remove()
-
-
 def test_a_stopped_catalog_fires_catalog_unreachable_and_its_return_resolves_it(
     tmp_path: Path,
     bootstrap: str,
-    postgres: LocalPostgres,
+    stoppable_postgres: PostgresServer,
     monitoring_of: StartMonitoring,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    monkeypatch.setenv("PGPASSWORD", stoppable_postgres.password)
     common = CommonSettings(
         bootstrap_servers=bootstrap,
         topic_prefix=f"t-{uuid.uuid4().hex[:10]}",
         bucket_url=str(tmp_path / "bucket"),
-        catalog_url=postgres.catalog_url,
+        catalog_url=stoppable_postgres.catalog_url,
     )
     ensure_pipeline_topics(kafka_clients.admin(bootstrap), Topics(common.topic_prefix))
     warehouse.migrate(warehouse.connect(common))
     env = {
         **settings_env(common, tmp_path),
-        "PGPASSWORD": PASSWORD,
+        "PGPASSWORD": stoppable_postgres.password,
         "HEADRACE_SUMMARIZER_CATCH_UP_SECONDS": "1",
     }
     writers = ("loader", "summarizer")
@@ -211,7 +203,7 @@ def test_a_stopped_catalog_fires_catalog_unreachable_and_its_return_resolves_it(
         prom.wait(lambda: len(prom.query(up)) == 2, "both writers see the catalog")
         assert not watch.firing("HeadraceCatalogUnreachable")
 
-        postgres.stop()
+        stoppable_postgres.stop()
         prom.wait(
             lambda: watch.firing("HeadraceCatalogUnreachable"),
             "HeadraceCatalogUnreachable firing",
@@ -227,7 +219,7 @@ def test_a_stopped_catalog_fires_catalog_unreachable_and_its_return_resolves_it(
         )
         assert pipeline.alive("summarizer"), "the summarizer survives a catalog outage"
 
-        postgres.start()
+        stoppable_postgres.start()
         prom.wait(
             lambda: (
                 not watch.firing("HeadraceCatalogUnreachable")

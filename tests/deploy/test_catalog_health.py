@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 from prometheus_client import REGISTRY
 
-from headrace.dev.infra.ports import free_port_block
+from headrace.dev.infra.postgres_server import PostgresServer
 from headrace.lake import warehouse
 from headrace.runtime.settings import CommonSettings
-from tests.deploy.postgres_process import PASSWORD, LocalPostgres
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def postgres() -> Iterator[LocalPostgres]:
-    server = LocalPostgres(free_port_block(1))
-    server.create()
-    yield server
-    server.remove()
 
 
 def catalog_up(service: str) -> float | None:
@@ -36,20 +26,22 @@ def count_batches(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def test_a_stopped_catalog_sets_the_gauge_to_0_and_its_return_to_1(
-    postgres: LocalPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stoppable_postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)
-    common = CommonSettings(catalog_url=postgres.catalog_url, bucket_url=str(tmp_path / "bucket"))
+    monkeypatch.setenv("PGPASSWORD", stoppable_postgres.password)
+    common = CommonSettings(
+        catalog_url=stoppable_postgres.catalog_url, bucket_url=str(tmp_path / "bucket")
+    )
     session = warehouse.Session(common, service="health-check")
     warehouse.migrate(session.con)
     assert catalog_up("health-check") == 1
 
-    postgres.stop()
+    stoppable_postgres.stop()
     with pytest.raises(duckdb.Error, match="Unable to connect to Postgres"):
         session.read(count_batches)
     assert catalog_up("health-check") == 0
 
-    postgres.start()
+    stoppable_postgres.start()
     assert session.read(count_batches) == 0
     assert catalog_up("health-check") == 1
 
