@@ -200,12 +200,24 @@ def start_pipeline(tmp_path: Path) -> Iterator[Callable[[CommonSettings], LocalP
 
 
 def wait_settled(
-    common: CommonSettings, expected_in: int, pipeline: LocalPipeline, timeout: float = 120.0
+    common: CommonSettings,
+    expected_in: int,
+    pipeline: LocalPipeline,
+    timeout: float = 120.0,
+    restart_exited: bool = False,
 ) -> Reconciliation:
-    """The reconciliation once every event that entered raw is placed, staged and summarized."""
+    """The reconciliation once every event that entered raw is placed, staged and summarized.
+
+    A service that exits fails the wait, unless `restart_exited`: then it is started again, as
+    Kubernetes would (for faults whose designed answer is an exit and a restart).
+    """
     deadline = time.monotonic() + timeout
     while True:
         dead = [s for s in SERVICES if not pipeline.alive(s)]
+        if restart_exited:
+            for service in dead:
+                pipeline.start_instance(service)
+            dead = []
         assert not dead, f"{dead} exited; see {pipeline.home / 'logs'}"
         counts, _ = current_counts(common)
         if (counts.events_in or 0) >= expected_in and counts.settled:
