@@ -131,14 +131,18 @@ class TopicsPart(Part):
     def start(self) -> None:
         log = self.stack.home / "logs" / "topics.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            result = subprocess.run(
-                [sys.executable, "-m", "headrace", "topics"],
-                env=self.stack.process_env(self.name),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=self.stack.settings.ready_timeout_seconds,
-            )
+        timeout = self.stack.settings.ready_timeout_seconds
+        try:
+            with log.open("ab") as out:
+                result = subprocess.run(
+                    [sys.executable, "-m", "headrace", "topics"],
+                    env=self.stack.process_env(self.name),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                )
+        except subprocess.TimeoutExpired:
+            raise OperatorError(f"`headrace topics` ran past {timeout:.0f}s; see {log}") from None
         if result.returncode != 0:
             raise OperatorError(f"`headrace topics` failed; see {log}")
         self.done_file.write_text("0\n")
