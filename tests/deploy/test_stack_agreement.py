@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,3 +142,16 @@ def test_prometheus_scrapes_only_what_the_stack_runs() -> None:
     ]
     local = [stack.local_address(t) for t in targets]
     assert len(set(local)) == len(targets) and all(t.startswith("127.0.0.1:") for t in local)
+
+
+def test_compose_variables_take_the_shell_value_or_the_default() -> None:
+    value = "${CATALOG_PASSWORD:-headrace-laptop}"
+    assert compose_file.interpolate(value, {}) == "headrace-laptop"
+    assert compose_file.interpolate(value, {"CATALOG_PASSWORD": ""}) == "headrace-laptop"
+    assert compose_file.interpolate(value, {"CATALOG_PASSWORD": "s3cret"}) == "s3cret"
+    assert compose_file.interpolate("a $$ b", {}) == "a $ b"
+
+
+def test_a_missing_compose_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(OperatorError, match="runs from a checkout"):
+        compose_file.load(tmp_path / "docker-compose.yml")
