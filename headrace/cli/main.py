@@ -415,8 +415,11 @@ def stack_up() -> None:
     from headrace.dev.stack import open_stack
 
     stack = open_stack()
-    with console.status("starting the stack (the Kafka cluster takes 20-40 s)"):
-        stack.up()
+    try:
+        with console.status("starting the stack (the Kafka cluster takes 20-40 s)"):
+            stack.up()
+    except OperatorError as exc:  # what started keeps running, as with compose
+        raise OperatorError(f"{exc}; `headrace stack down` stops what started") from None
     stack_view.render(console, stack)
     stack_view.replay_hint(console, stack)
 

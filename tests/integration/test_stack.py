@@ -147,3 +147,16 @@ def test_stack_up_replay_reconcile_monitor_down(stack_env: dict[str, str]) -> No
         _headrace(stack_env, "stack", "down", timeout=180)
     assert pids and [p for p in pids if _alive(p)] == []
     assert stack.pids() == []
+
+
+def test_a_failed_up_is_one_line_that_names_down(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: PostgreSQL then runs as nobody, who cannot enter pytest's folder")
+    env = {**os.environ, **_ports(free_port_block(40)), "HEADRACE_STACK_STATE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [HEADRACE, "stack", "up"], env=env, capture_output=True, text=True, timeout=120
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1, done.stderr
+    assert "nobody" in lines[0] and "`headrace stack down` stops what started" in lines[0]
+    assert _stack(env).pids() == []
