@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-8)
 
-.PHONY: demo test lint typecheck docs unit integration faults fuzz bench bench-smoke bench-deps infra-start infra-stop clean
+.PHONY: demo stack test lint typecheck docs unit integration faults fuzz bench bench-smoke bench-deps infra-start infra-stop clean
 FAULTS ?= 200
 SEED ?= 1
 CATALOG ?= sqlite
@@ -18,6 +18,19 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/headrace demo
+
+# docker-compose.yml without Docker (docs/operations.md, "The compose stack without Docker"): up,
+# a replay of STACK_EVENTS generated events through the producer, the report once every event is
+# placed, down (also when a step fails).
+STACK_EVENTS ?= 20000
+stack: $(STAMP)
+	set -e; trap '$(VENV)/bin/headrace stack down' EXIT; \
+	  $(VENV)/bin/headrace stack up; \
+	  $(VENV)/bin/headrace generate .headrace/stack/sample.jsonl --events $(STACK_EVENTS); \
+	  eval "$$($(VENV)/bin/headrace stack env)"; \
+	  $(VENV)/bin/headrace replay .headrace/stack/sample.jsonl; \
+	  $(VENV)/bin/headrace stack wait; \
+	  $(VENV)/bin/headrace report
 
 test: $(STAMP) bench-deps lint typecheck
 	$(PY) -m pytest -q -ra

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings
 
 from headrace.audit.warehouse_metrics import WarehouseMetricsSettings
 from headrace.dev.infra.config import InfraSettings
+from headrace.dev.stack_config import StackSettings
 from headrace.runtime.settings import CommonSettings
 from services.loader.config import LoaderSettings
 from services.producer.config import ProducerSettings
@@ -37,6 +38,7 @@ SECTIONS: tuple[tuple[str, type[BaseSettings], str], ...] = (
     ("Summarizer", SummarizerSettings, "the summarizer"),
     ("Warehouse metrics", WarehouseMetricsSettings, "the loader and the summarizer"),
     ("Local infrastructure", InfraSettings, "`headrace infra` and `make demo` (not production)"),
+    ("Local compose stack", StackSettings, "`headrace stack` and `make stack` (not production)"),
 )
 
 INTRO = """\

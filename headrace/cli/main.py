@@ -25,6 +25,11 @@ infra_app = typer.Typer(
     no_args_is_help=True, help="Local Kafka broker, GCS emulator and PostgreSQL catalog."
 )
 app.add_typer(infra_app, name="infra")
+stack_app = typer.Typer(
+    no_args_is_help=True,
+    help="docker-compose.yml's components as local processes, without Docker.",
+)
+app.add_typer(stack_app, name="stack")
 
 WHOLE_WIDTH = 1_000  # wide enough for any row of the reports; tables take no more than they need
 
@@ -401,6 +406,65 @@ def infra_status() -> None:
     infra = settings.load(InfraSettings)
     for part in (local_kafka.current(infra), GcsEmulator(infra), PostgresServer(infra)):
         console.print(part.status(), markup=False)
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start what docker-compose.yml declares (Grafana skipped); print where each one is."""
+    from headrace.cli import stack_view
+    from headrace.dev.stack import open_stack
+
+    stack = open_stack()
+    try:
+        with console.status("starting the stack (the Kafka cluster takes 20-40 s)"):
+            stack.up()
+    except OperatorError as exc:  # what started keeps running, as with compose
+        raise OperatorError(f"{exc}; `headrace stack down` stops what started") from None
+    stack_view.render(console, stack)
+    stack_view.replay_hint(console, stack)
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop every component, in the reverse order of `up` (their data stays)."""
+    from headrace.cli import stack_view
+    from headrace.dev.stack import open_stack
+
+    stack = open_stack()
+    with console.status("stopping the stack"):
+        stack.down()
+    stack_view.render(console, stack)
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """What of the stack runs, and where."""
+    from headrace.cli import stack_view
+    from headrace.dev.stack import open_stack
+
+    stack_view.render(console, open_stack())
+
+
+@stack_app.command("env")
+def stack_env() -> None:
+    """`export` lines that point `headrace` commands (replay, report, sql) at the stack."""
+    import shlex
+
+    from headrace.dev.stack import open_stack
+
+    for key, value in open_stack().client_env().items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
+@stack_app.command("wait")
+def stack_wait(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 300.0,
+) -> None:
+    """Wait until every replayed event is placed (fact, duplicates or error zone)."""
+    from headrace.cli import stack_view
+    from headrace.dev.stack import open_stack
+
+    stack_view.wait_settled(console, open_stack(), timeout)
 
 
 def main() -> None:

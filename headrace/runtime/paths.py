@@ -7,6 +7,9 @@ headrace/infra), because an installed package has nothing beside it but site-pac
 package looks inside itself first, and falls back to the checkout it sits in (an editable
 install, or the source tree on sys.path). Every path to these files is built here.
 
+docker-compose.yml and deploy/ (Prometheus and Alertmanager configuration) exist in a checkout
+only: `headrace stack` runs what compose declares, so it needs the checkout.
+
 Nothing here is a place to write: state and output (the bucket, the catalog, the local broker's
 data, the demo) default to folders under the current directory, in the settings.
 """
@@ -22,3 +25,5 @@ WAREHOUSE_DDL_DIR = SCHEMAS_DIR / "warehouse"
 KAFKA_POM = _DATA_ROOT / "infra" / "kafka" / "pom.xml"
 KAFKA_METRICS_AGENT_POM = _DATA_ROOT / "infra" / "kafka" / "metrics-agent.pom.xml"
 KAFKA_METRICS_RULES = _DATA_ROOT / "infra" / "kafka" / "kafka-metrics.yml"
+COMPOSE_FILE = _PACKAGE_DIR.parent / "docker-compose.yml"
+DEPLOY_DIR = _PACKAGE_DIR.parent / "deploy"
