@@ -6,15 +6,14 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.deploy.local_server import LocalServer
 from tests.deploy.prometheus_server import REPO, yaml
 
 ALERTMANAGER_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
@@ -67,12 +66,14 @@ class Webhook:
         self.server.server_close()
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(LocalServer):
     """The repository's alertmanager.yml, each receiver's webhook at `webhook`/<receiver name>.
 
     `group_seconds` replaces every group_wait and group_interval of the route tree (the tree
     itself unchanged), so a test sees a notification, and its resolution, in seconds.
     """
+
+    NAME = "alertmanager"
 
     def __init__(
         self,
@@ -96,13 +97,8 @@ class AlertmanagerServer:
         self.config.write_text(yaml.safe_dump(config))
         self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> None:
-        log = (self.home / "alertmanager.log").open("wb")
-        self.process = subprocess.Popen(
+        self.launch(
             [
                 alertmanager_tool("alertmanager"),
                 f"--config.file={self.config}",
@@ -110,21 +106,8 @@ class AlertmanagerServer:
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--cluster.listen-address=",  # one instance: no gossip port to collide on
                 "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            ]
         )
-        self.wait(lambda: self._get("/-/ready") is not None, "Alertmanager ready", 30)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
     def alerts(self) -> list[dict[str, Any]]:
         """/api/v2/alerts: active, silenced and inhibited alerts, with their status."""
@@ -142,21 +125,3 @@ class AlertmanagerServer:
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200
-
-    def wait(self, ready: Callable[[], object], what: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if self.process is not None and self.process.poll() is not None:
-                log = (self.home / "alertmanager.log").read_text()[-2000:]
-                raise AssertionError(f"alertmanager exited: {log}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"waited {timeout:.0f}s for {what}")
-            time.sleep(0.5)
-
-    def _get(self, path: str) -> bytes | None:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as r:
-                data: bytes = r.read()
-                return data
-        except OSError:
-            return None

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.deploy.local_server import LocalServer
 
 # PyYAML and jsonschema come with the dev dependency kubernetes-validate.
 yaml = pytest.importorskip("yaml", reason="PyYAML (a dev dependency) is not installed")
@@ -32,7 +32,8 @@ def tool(name: str) -> str:
 
 
 @dataclass
-class PrometheusServer:
+class PrometheusServer(LocalServer):
+    NAME = "prometheus"
     home: Path
     port: int
     targets: dict[str, str]  # component -> host:port
@@ -40,10 +41,6 @@ class PrometheusServer:
     alertmanager: str | None = None  # host:port to send alerts to
     rules: Path = ALERTS
     process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         jobs: list[dict[str, Any]] = [
@@ -67,29 +64,15 @@ class PrometheusServer:
             config["alerting"] = {"alertmanagers": [{"static_configs": targets}]}
         path = self.home / "prometheus.yml"
         path.write_text(yaml.safe_dump(config))
-        log = (self.home / "prometheus.log").open("wb")
-        self.process = subprocess.Popen(
+        self.launch(
             [
                 tool("prometheus"),
                 f"--config.file={path}",
                 f"--storage.tsdb.path={self.home / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            ]
         )
-        self.wait(lambda: self._get("/-/ready") is not None, "Prometheus ready", 30)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """An instant query's result vector; a failing query raises with Prometheus's error."""
@@ -107,24 +90,6 @@ class PrometheusServer:
 
     def alerts(self, state: str) -> list[dict[str, str]]:
         return [r["metric"] for r in self.query(f'ALERTS{{alertstate="{state}"}}')]
-
-    def wait(self, ready: Any, what: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if self.process is not None and self.process.poll() is not None:
-                log = (self.home / "prometheus.log").read_text()[-2000:]
-                raise AssertionError(f"prometheus exited: {log}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"waited {timeout:.0f}s for {what}")
-            time.sleep(0.5)
-
-    def _get(self, path: str) -> bytes | None:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as r:
-                data: bytes = r.read()
-                return data
-        except OSError:
-            return None
 
 
 def rule_exprs() -> dict[str, str]:
