@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from headrace.dev.infra import maven
 from headrace.runtime.errors import OperatorError
 from headrace.runtime.paths import KAFKA_POM
 
@@ -44,23 +45,9 @@ class KafkaDistribution:
                 "Java 17 and Maven are needed to fetch Kafka; install them "
                 "(apt-get install openjdk-17-jre-headless maven) and retry"
             )
-        staging = self.libs.with_name("libs.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        cmd = [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(KAFKA_POM),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={staging}",
-            "-Dmdep.includeScope=runtime",
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-            raise OperatorError(f"Maven could not resolve Kafka {self.version}: {' | '.join(tail)}")
-        staging.rename(self.libs)
+        maven.copy_dependencies(
+            KAFKA_POM, self.libs, f"Kafka {self.version}", "-Dmdep.includeScope=runtime"
+        )
         return self.libs
 
     @property

@@ -12,10 +12,9 @@ A single broker is node 1 on `kafka_metrics_port`; node n of a local cluster tak
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
+from headrace.dev.infra import maven
 from headrace.dev.infra.config import InfraSettings
 from headrace.runtime.errors import OperatorError
 from headrace.runtime.paths import KAFKA_METRICS_AGENT_POM, KAFKA_METRICS_RULES
@@ -52,28 +51,8 @@ def fetch_agent(cache_dir: Path) -> Path:
     jar = folder / f"jmx_prometheus_javaagent-{version}.jar"
     if jar.is_file():
         return jar
-    if shutil.which("mvn") is None:
-        raise OperatorError(
-            "Maven is needed to fetch the Kafka metrics agent; install it "
-            "(apt-get install maven) and retry"
-        )
-    staging = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    cmd = [
-        "mvn",
-        "-q",
-        "-B",
-        "-f",
-        str(KAFKA_METRICS_AGENT_POM),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={staging}",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0 or not (staging / jar.name).is_file():
-        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-        raise OperatorError(
-            f"Maven could not resolve the JMX exporter agent {version}: {' | '.join(tail)}"
-        )
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+    what = f"the JMX exporter agent {version}"
+    maven.copy_dependencies(KAFKA_METRICS_AGENT_POM, folder, what)
+    if not jar.is_file():
+        raise OperatorError(f"Maven could not resolve {what}: {jar.name} not fetched")
     return jar
